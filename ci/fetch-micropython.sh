@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Make a MicroPython source tree of the pinned version available.
+#
+#   ci/fetch-micropython.sh VERSION DIR
+#
+# DIR already holding VERSION: nothing to do (the usual case, silent).
+# Otherwise, in order:
+#   1. a shallow git clone of the upstream tag vVERSION with the submodules
+#      the unix port needs (machines that reach the upstream host);
+#   2. Debian's source package `micropython` VERSION+ds-1 from trixie, through
+#      a private apt configuration under build/apt whose mirror is read from
+#      this machine's own apt sources. Debian's patches let the unix port
+#      build against the system mbedTLS and without git submodules.
+# A tree of another version, or no reachable source, stops with advice.
+source "$(dirname "$0")/lib.sh"
+
+[ $# -eq 2 ] || die "usage: ci/fetch-micropython.sh VERSION DIR"
+version=$1
+dest=$2
+upstream_git=https://github.com/micropython/micropython.git
+debian_revision=ds-1
+debian_suite=trixie
+
+hint="set MICROPY_DIR=/path/to/micropython (a git checkout of tag v$version with submodules)"
+
+case $version in
+    [0-9]*.[0-9]*.[0-9]*) ;;
+    *) die "MICROPY_VERSION '$version' is not of the form X.Y.Z; $hint" ;;
+esac
+
+if [ -e "$dest" ]; then
+    found=$(micropython_tree_version "$dest") ||
+        die "$dest exists but is not a MicroPython tree (no py/mpconfig.h); remove it or $hint"
+    [ "$found" = "$version" ] ||
+        die "$dest holds MicroPython $found, but $version is pinned; remove it or $hint"
+    exit 0
+fi
+
+mkdir -p "$(dirname "$dest")"
+tmp="$dest.partial"
+rm -rf "$tmp"
+
+# --- 1. upstream git --------------------------------------------------------
+fetch_git() {
+    command -v git >/dev/null || return 1
+    say "fetching MicroPython v$version with git"
+    GIT_TERMINAL_PROMPT=0 timeout 300 git clone -q --depth 1 \
+        --branch "v$version" "$upstream_git" "$tmp" 2>/dev/null || return 1
+    # The unix port needs mbedTLS (hashlib.sha1, tls) and micropython-lib
+    # (the frozen-manifest check); nothing else.
+    GIT_TERMINAL_PROMPT=0 timeout 300 git -C "$tmp" submodule update -q \
+        --init --depth 1 lib/mbedtls lib/micropython-lib || return 1
+}
+
+# --- 2. Debian source package -----------------------------------------------
+# First archive mirror in this machine's apt sources: a deb822 stanza or a
+# one-line entry whose suite is a release (not -security/-updates/...).
+debian_mirror() {
+    local f
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] || continue
+        awk 'BEGIN { RS = ""; FS = "\n" }
+             {
+               uri = ""; suites = ""; types = ""
+               for (i = 1; i <= NF; i++) {
+                 if ($i ~ /^URIs:/)   { sub(/^URIs:[ \t]*/, "", $i);   uri = $i }
+                 if ($i ~ /^Suites:/) { sub(/^Suites:[ \t]*/, "", $i); suites = $i }
+                 if ($i ~ /^Types:/)  { types = $i }
+               }
+               split(uri, u, /[ \t]+/)
+               if (types ~ /deb/ && suites ~ /(^|[ \t])[a-z]+([ \t]|$)/ && u[1] !~ /security/) {
+                 print u[1]; exit
+               }
+             }' "$f"
+    done
+    if [ -f /etc/apt/sources.list ]; then
+        awk '$1 == "deb" {
+               i = 2; if ($2 ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
+               if ($(i + 1) !~ /-/ && $i !~ /security/) { print $i; exit }
+             }' /etc/apt/sources.list
+    fi
+}
+
+fetch_debian() {
+    command -v apt-get >/dev/null || return 1
+    command -v dpkg-source >/dev/null || "$REPO_ROOT/ci/deps.sh" fetch || return 1
+    local mirror
+    mirror=$(debian_mirror | head -n 1)
+    [ -n "$mirror" ] || { say "no Debian mirror found in /etc/apt sources"; return 1; }
+    say "fetching Debian source package micropython $version+$debian_revision ($debian_suite)"
+
+    local apt="$BUILD_DIR/apt"
+    rm -rf "$apt"
+    mkdir -p "$apt/lists/partial" "$apt/parts" "$apt/cache/archives/partial" "$apt/src"
+    echo "deb-src $mirror $debian_suite main" > "$apt/sources.list"
+    local opts=(
+        -o "Dir::Etc::SourceList=$apt/sources.list"
+        -o "Dir::Etc::SourceParts=$apt/parts"
+        -o "Dir::State::Lists=$apt/lists"
+        -o "Dir::Cache=$apt/cache"
+        -o "APT::Sandbox::User=root"
+        -qq
+    )
+    apt-get "${opts[@]}" update >/dev/null || return 1
+    (cd "$apt/src" &&
+        apt-get "${opts[@]}" source --download-only \
+            "micropython=$version+$debian_revision" >/dev/null) || return 1
+    # apt verified the files against the signed index; dpkg-source applies
+    # Debian's patch series on extraction.
+    # (Extracted beside the download: dpkg-source links the orig tarball
+    # next to its target.)
+    dpkg-source --no-check -x "$apt/src/micropython_$version+$debian_revision.dsc" \
+        "$apt/src/tree" >/dev/null || return 1
+    mv "$apt/src/tree" "$tmp"
+}
+
+if fetch_git; then
+    :
+else
+    rm -rf "$tmp"
+    fetch_debian || { rm -rf "$tmp"; die "could not fetch MicroPython $version (no git access, no Debian source package); $hint"; }
+fi
+
+found=$(micropython_tree_version "$tmp") || die "fetched tree has no py/mpconfig.h"
+[ "$found" = "$version" ] || { rm -rf "$tmp"; die "fetched MicroPython $found, expected $version; $hint"; }
+mv "$tmp" "$dest"
+say "MicroPython $version source in $dest"
