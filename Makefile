@@ -28,13 +28,14 @@ PYTEST_ARGS ?=
 export BUILD_DIR := $(BUILD)
 
 .DEFAULT_GOAL := unix
-.PHONY: help deps micropython microdot venv mpy-cross unix run test clean distclean
+.PHONY: help deps micropython microdot venv mpy-cross unix run test docs clean distclean
 
 help:
 	@echo "Targets:"
 	@echo "  unix         build/unix/micropython: the unix port of this firmware (default)"
 	@echo "  run          build it and serve the demo at http://localhost:$(HTTP_PORT) (HTTP_PORT=)"
 	@echo "  test         build what the tests need and run them (PYTEST_ARGS=)"
+	@echo "  docs         build/docs/html: the Sphinx documentation (warnings are errors)"
 	@echo "  deps         install every Debian package the targets use (root), or print the command"
 	@echo "  micropython  fetch MicroPython $(MICROPY_VERSION) into build/ (or check MICROPY_DIR)"
 	@echo "  microdot     unpack upstream Microdot $(MICRODOT_VERSION) from PyPI into build/microdot"
@@ -93,6 +94,12 @@ run: unix
 
 test: unix venv
 	@MICROPY_UNIX=$(UNIX_FIRMWARE) $(PYTHON) -m pytest $(PYTEST_ARGS)
+
+# --- documentation ----------------------------------------------------------
+
+docs: venv
+	@$(VENV)/bin/sphinx-build -q -W --keep-going -b html docs $(BUILD)/docs/html
+	@echo "docs: $(BUILD)/docs/html/index.html"
 
 # --- housekeeping -----------------------------------------------------------
 
