@@ -39,7 +39,10 @@ from microdot.websocket import WebSocket, WebSocketError, with_websocket
 import camsource
 from camstream import TICKS_MASK, Broadcaster, Viewer
 
-HERE = __file__.rsplit('/', 1)[0] if '/' in __file__ else '.'
+# This file's folder ('.' on a board, where it may also run without a
+# __file__ through `mpremote run`).
+_file = globals().get('__file__', '')
+HERE = _file.rsplit('/', 1)[0] if '/' in _file else '.'
 
 # Control messages are small: refuse anything bigger before reading it.
 WebSocket.max_message_length = 512
