@@ -303,7 +303,9 @@ def _stalled_client(server):
     return s
 
 
-def test_a_stalled_viewer_costs_bounded_memory_and_not_the_others(app):
+def test_a_stalled_viewer_costs_bounded_memory_and_not_the_others(serve):
+    # (Eviction of stalled viewers is pushed out of the way here.)
+    app = serve(APP, '--fps', '25', '--stall-ms', '60000')
     base = stats(app, collect=True)['mem_alloc']
     slow = _stalled_client(app)
     try:
@@ -357,12 +359,50 @@ def test_a_stalled_viewer_costs_bounded_memory_and_not_the_others(app):
     assert s['pool'] <= 4
     assert max(heap) - heap[0] < 16 * 1024, heap
     assert grown < 192 * 1024, heap
+    assert stats(app)['evicted'] == 0
     # The stalled viewer gone, the server still serves.
     deadline = time.monotonic() + 10
     while len(stats(app)['viewers']) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert stats(app)['viewers'] == []
     assert app.alive()
+
+
+def test_a_stalled_viewer_is_disconnected_after_the_stall_limit(serve):
+    app = serve(APP, '--fps', '25', '--stall-ms', '1000')
+    slow = _stalled_client(app)
+    try:
+        async def go():
+            fast = await Client.connect(app)
+            t0 = time.monotonic()
+            while len(stats(app)['viewers']) > 1:
+                assert time.monotonic() - t0 < 30, stats(app)
+                await fast.frames_until(len(fast.frames) + 5)
+            n = len(fast.frames)
+            await fast.frames_until(n + 25)
+            await fast.close()
+            return fast.hello['viewer']
+
+        fast_id = run(go())
+        # The server closed the stalled socket: reading it drains what the
+        # kernel held, then ends.
+        slow.settimeout(10)
+        total = 0
+        try:
+            while True:
+                chunk = slow.recv(65536)
+                if not chunk:
+                    break
+                total += len(chunk)
+        except ConnectionResetError:
+            pass
+    finally:
+        slow.close()
+    s = stats(app)
+    assert s['evicted'] == 1
+    assert all(v['id'] != fast_id for v in s['viewers'])
+    assert app.alive()
+    assert 'Traceback' not in app.output(), app.output()
 
 
 # In the firmware itself: the frame pool and the capture loop, with stand-in

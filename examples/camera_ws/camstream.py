@@ -6,7 +6,8 @@ offers the newest one to every :class:`Viewer`. Each viewer runs one writer
 task with at most one send in flight: when it finishes a send it takes
 whatever frame is newest *then*; the frames it never saw are counted as
 dropped. A viewer that stops reading therefore stalls only its own writer
-and pins one frame buffer -- the server never queues frames for it.
+and pins one frame buffer -- the server never queues frames for it -- and
+once one send has been stuck for ``Viewer.stall_ms`` it is disconnected.
 
 Frame buffers come from a small pool that is reused: steady-state streaming
 allocates no frame-sized memory. The pool holds at most one buffer per
@@ -75,6 +76,9 @@ class Viewer:
     #: Control replies waiting for the writer before the reader stops
     #: reading more control messages from this client.
     max_replies = 4
+    #: A send in flight longer than this (ms) means the client stopped
+    #: reading: it is disconnected, freeing its socket and its frame.
+    stall_ms = 10000
     _next_id = 1
 
     def __init__(self, broadcaster, ws):
@@ -91,6 +95,8 @@ class Viewer:
         #: ``ticks_ms()`` when the send in flight started, or None.
         self.sending_since = None
         self.closing = False
+        #: Set when the viewer was disconnected for stalling.
+        self.evicted = False
         self._last = None  # seq of the last frame sent; None: resync
         self._replies = []
         self._state_dirty = False
@@ -170,6 +176,18 @@ class Viewer:
         finally:
             self.closing = True
 
+    def stalled(self, now):
+        """True if one send has been in flight for over ``stall_ms``."""
+        t = self.sending_since
+        return t is not None and ticks_diff(now, t) > self.stall_ms
+
+    async def evict(self):
+        """Disconnect a stalled client: closing its socket ends both the
+        writer's send and the reader's receive with an error."""
+        self.evicted = True
+        self.closing = True
+        await self.ws.request.sock[1].aclose()
+
     async def stop(self, writer, grace_ms=1000):
         """End the writer, letting a send in flight finish first.
 
@@ -200,6 +218,8 @@ class Broadcaster:
         #: Frames captured and frames the source returned broken.
         self.captured = 0
         self.bad = 0
+        #: Viewers disconnected for not reading.
+        self.evicted = 0
         self._seq = 0
         self._pool = []
         self._wake = asyncio.Event()
@@ -230,6 +250,7 @@ class Broadcaster:
 
     def stats(self):
         return {'captured': self.captured, 'bad': self.bad,
+                'evicted': self.evicted,
                 'seq': self._seq, 'pool': len(self._pool),
                 'pool_bytes': self.pool_bytes(),
                 'viewers': [v.stats() for v in self.viewers]}
@@ -270,11 +291,10 @@ class Broadcaster:
             src.release()
             self.latest = f
             self.captured += 1
+            now = ticks_ms()
             for v in self.viewers:
                 v.wake()
+                if v.stalled(now) and not v.evicted:
+                    self.evicted += 1
+                    await v.evict()
 
-
-def stalled(viewer, now, limit_ms):
-    """True if ``viewer`` has had one send in flight for over ``limit_ms``."""
-    t = viewer.sending_since
-    return t is not None and ticks_diff(now, t) > limit_ms

@@ -7,7 +7,8 @@ are synthetic (``camsource``); on an ESP32-CAM they come from the camera.
 
 Unix::
 
-    build/unix/micropython examples/camera_ws/main.py --port 8080 [--fps 25]
+    build/unix/micropython examples/camera_ws/main.py --port 8080 \
+        [--fps 25] [--stall-ms 10000]
 
 ESP32-CAM: copy ``main.py camstream.py camsource.py index.html`` and a
 ``/wifi.json`` (``{"ssid": "...", "password": "..."}``) to the board; it
@@ -55,6 +56,11 @@ def _arg(name, default):
     if name in sys.argv:
         return int(sys.argv[sys.argv.index(name) + 1])
     return default
+
+
+def make_broadcaster():
+    Viewer.stall_ms = _arg('--stall-ms', Viewer.stall_ms)
+    return Broadcaster(make_source())
 
 
 def make_source():
@@ -180,8 +186,8 @@ async def stream(request, ws):
             except UnicodeError:
                 text = b''  # invalid UTF-8 in a text message
             await viewer.reply(control(viewer, text))
-    except WebSocketError:
-        pass
+    except (WebSocketError, OSError):
+        pass  # the client left, or was evicted for not reading
     finally:
         broadcaster.remove(viewer)
         await viewer.stop(writer)
@@ -189,7 +195,7 @@ async def stream(request, ws):
 
 async def serve(port):
     global broadcaster
-    broadcaster = Broadcaster(make_source())
+    broadcaster = make_broadcaster()
     asyncio.create_task(broadcaster.run())
     await app.start_server(port=port)
 
