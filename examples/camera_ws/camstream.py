@@ -297,4 +297,3 @@ class Broadcaster:
                 if v.stalled(now) and not v.evicted:
                     self.evicted += 1
                     await v.evict()
-
