@@ -456,10 +456,14 @@ class Source:
 
 class Watcher:
     paused = False
+    evicted = False
     woken = 0
 
     def wake(self):
         self.woken += 1
+
+    def stalled(self, now):
+        return False
 
 
 async def main():
@@ -473,7 +477,9 @@ async def main():
     await asyncio.sleep_ms(50)
     print('idle', b.captured, b.bad)
     b.add(w)
-    while src.items:
+    for _ in range(400):
+        if not src.items:
+            break
         await asyncio.sleep_ms(5)
     await asyncio.sleep_ms(30)
     task.cancel()
@@ -500,3 +506,139 @@ def test_frame_pool_and_capture_loop_in_the_firmware(run_mpy):
         # are frames 1-3, each announced to the viewer; the pool reuses.
         'run 3 True 3 3 True 2',
     ], r.stdout
+
+
+# The board path, in the firmware, with stand-ins for the driver and
+# machine.Pin: the constructor takes exactly micropython-camera-API's
+# documented keyword-only parameters, so a misspelt one is a TypeError.
+BOARD = r'''
+import sys
+sys.path.insert(0, 'examples/camera_ws')
+
+
+class _Mod:
+    pass
+
+
+cam_log = []
+
+
+class Camera:
+    # micropython-camera-API's documented constructor: keyword-only.
+    def __init__(self, *, data_pins=None, pclk_pin=None, vsync_pin=None,
+                 href_pin=None, sda_pin=None, scl_pin=None, xclk_pin=None,
+                 xclk_freq=20000000, powerdown_pin=-1, reset_pin=-1,
+                 i2c=None, pixel_format=0, frame_size=1, jpeg_quality=85,
+                 fb_count=1, grab_mode=0, init=True):
+        cam_log.append(('init', data_pins, vsync_pin, href_pin, sda_pin,
+                        scl_pin, pclk_pin, xclk_pin, xclk_freq,
+                        powerdown_pin, reset_pin, pixel_format, frame_size,
+                        jpeg_quality, fb_count, grab_mode))
+        self._fs = frame_size
+        self._polls = 0
+
+    @property
+    def frame_size(self):
+        return self._fs
+
+    @frame_size.setter
+    def frame_size(self, v):
+        cam_log.append(('frame_size', v))
+        self._fs = v
+
+    @property
+    def quality(self):
+        return 0
+
+    @quality.setter
+    def quality(self, v):
+        cam_log.append(('quality', v))
+
+    def free_buffer(self):
+        cam_log.append('free')
+
+    def frame_available(self):
+        self._polls += 1
+        return self._polls % 3 == 0
+
+    def capture(self):
+        cam_log.append('capture')
+        return memoryview(b'\xff\xd8\x00\x01\xff\xd9')
+
+
+camera = _Mod()
+camera.Camera = Camera
+camera.FrameSize = _Mod()
+for n, v in (('QQVGA', 1), ('QVGA', 6), ('CIF', 8), ('VGA', 10),
+             ('SVGA', 11)):
+    setattr(camera.FrameSize, n, v)
+camera.PixelFormat = _Mod()
+camera.PixelFormat.JPEG = 4
+camera.GrabMode = _Mod()
+camera.GrabMode.LATEST = 1
+pin_log = []
+
+
+class Pin:
+    OUT = 3
+
+    def __init__(self, n, mode, value=None):
+        pin_log.append((n, mode, value))
+
+    def value(self, v):
+        pin_log.append(v)
+
+
+machine = _Mod()
+machine.Pin = Pin
+sys.modules['camera'] = camera
+sys.modules['machine'] = machine
+
+import asyncio
+import camsource
+print(camsource.Source is camsource.CameraSource)
+src = camsource.Source()
+src.set_size('VGA')
+print(src.set_quality(55), src.state()['size'], src.state()['source'])
+try:
+    src.set_size('HD')
+except ValueError as e:
+    print('ValueError', e)
+src.set_led(True)
+src.set_led(False)
+frame = asyncio.run(src.capture())
+src.release()
+print(bytes(frame[:2]).hex())
+for c in cam_log:
+    print(c)
+print(pin_log)
+'''
+
+
+def test_camera_source_drives_the_camera_api_as_documented(run_mpy):
+    r = run_mpy(code=BOARD)
+    assert r.returncode == 0, r.stderr + r.stdout
+    lines = r.stdout.splitlines()
+    assert lines[:4] == [
+        'True',  # `camera` importable: the camera source is chosen
+        '55 VGA camera',
+        "ValueError unknown frame size 'HD'; one of SVGA, VGA, CIF, QVGA, "
+        'QQVGA',
+        'ffd8',
+    ]
+    # AI-Thinker ESP32-CAM wiring (esp32-camera's CAMERA_MODEL_AI_THINKER):
+    # D0-D7, VSYNC, HREF, SIOD, SIOC, PCLK, XCLK, its frequency, PWDN,
+    # RESET; then JPEG, initialised at the largest size (SVGA = 11) so the
+    # driver's buffers fit every size, quality 80 %, two buffers, LATEST.
+    assert lines[4] == ("('init', [5, 18, 19, 21, 36, 39, 34, 35], 25, 23, "
+                        "26, 27, 22, 0, 20000000, 32, -1, 4, 11, 80, 2, 1)")
+    assert lines[5:] == [
+        "('frame_size', 6)",   # QVGA to start with
+        "('frame_size', 10)",  # VGA on request
+        "('quality', 55)",
+        # capture(): return the previous buffer, wait for a frame, take it;
+        # release() returns it to the driver.
+        'free', 'capture', 'free',
+        # The flash LED: GPIO4 output, off; then on and off.
+        '[(4, 3, 0), 1, 0]',
+    ]

@@ -23,8 +23,8 @@ except ImportError:
     camera = None
 
 # The AI-Thinker ESP32-CAM wiring of the OV2640, as keyword arguments of
-# camera.Camera (data_pins are D0..D7, i.e. Y2..Y9). Used unless the firmware
-# freezes a board module that provides it.
+# camera.Camera (data_pins are D0..D7, i.e. Y2..Y9). Used when the firmware
+# has no `esp32cam` board module to provide it.
 ESP32_CAM_PINS = {
     'data_pins': [5, 18, 19, 21, 36, 39, 34, 35],
     'vsync_pin': 25,
@@ -77,11 +77,12 @@ class CameraSource(_Base):
     # The first is the largest: the driver sizes its JPEG buffers at init.
     sizes = SIZES
 
-    def __init__(self, pins=None, led_pin=LED_PIN):
+    def __init__(self, pins=None, led_pin=None):
         from machine import Pin
         super().__init__()
-        if pins is None:
-            pins = _board_pins()
+        board_pins, board_led = _board_pins()
+        pins = board_pins if pins is None else pins
+        led_pin = board_led if led_pin is None else led_pin
         fs = camera.FrameSize
         self._cam = camera.Camera(
             pixel_format=camera.PixelFormat.JPEG,
@@ -205,13 +206,15 @@ class SyntheticSource(_Base):
 
 
 def _board_pins():
-    # The ESP32_CAM board definition may freeze its pin map; otherwise use
-    # the AI-Thinker wiring above.
+    # This project's ESP32_CAM firmware freezes the board module `esp32cam`
+    # with the pin map; on other firmware use the AI-Thinker wiring above.
     try:
-        from esp32cam import CAMERA_PINS
-        return CAMERA_PINS
+        import esp32cam
     except ImportError:
-        return ESP32_CAM_PINS
+        return dict(ESP32_CAM_PINS), LED_PIN
+    pins = esp32cam.camera_pins()
+    pins.setdefault('xclk_freq', getattr(esp32cam, 'XCLK_FREQ', 20000000))
+    return pins, getattr(esp32cam, 'FLASH_LED', LED_PIN)
 
 
 #: The frame source class of this platform.
