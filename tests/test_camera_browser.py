@@ -41,7 +41,11 @@ def browser():
 
 @pytest.fixture
 def app(serve):
-    return serve(APP, '--fps', '25')
+    server = serve(APP, '--fps', '25')
+    yield server
+    # Clients came and went, some rudely: the server kept quiet about it.
+    out = server.output()
+    assert 'Traceback' not in out and 'exception' not in out, out
 
 
 def stats(server):

@@ -111,7 +111,11 @@ def run(coro):
 
 @pytest.fixture
 def app(serve):
-    return serve(APP, '--fps', '25')
+    server = serve(APP, '--fps', '25')
+    yield server
+    # Clients came and went, some rudely: the server kept quiet about it.
+    out = server.output()
+    assert 'Traceback' not in out and 'exception' not in out, out
 
 
 def test_frames_are_the_committed_jpegs_stamped_in_order(app):
@@ -269,6 +273,27 @@ def test_closing_one_viewer_leaves_the_others_streaming(app):
     time.sleep(0.5)
     # (A capture already waiting for its time slot may still complete.)
     assert stats(app)['captured'] - first <= 1
+
+
+def test_viewers_vanishing_mid_stream_are_cleaned_up_quietly(app):
+    async def go():
+        keep = await Client.connect(app)
+        for _ in range(3):
+            c = await Client.connect(app)
+            await c.frames_until(3)
+            c.ws.transport.abort()  # no close frame: a reset mid-stream
+            await keep.frames_until(len(keep.frames) + 5)
+        deadline = time.monotonic() + 10
+        while len(stats(app)['viewers']) > 1:
+            assert time.monotonic() < deadline, stats(app)
+            await keep.frames_until(len(keep.frames) + 1)
+        n = len(keep.frames)
+        await keep.frames_until(n + 10)
+        await keep.close()
+
+    run(go())
+    assert app.alive()
+    # (The fixture checks that the server printed no error.)
 
 
 def test_viewer_limit_is_enforced_with_a_message(app):

@@ -28,9 +28,12 @@ a ``DataView`` without decoding the image::
     18      ...   the source JPEG from its byte 2 on (after its SOI)
 """
 import struct
+import sys
 
 import asyncio
 from time import ticks_diff, ticks_ms
+
+from microdot.websocket import WebSocketError
 
 STAMP_LEN = 18
 MAGIC = b'CAMF'
@@ -171,8 +174,10 @@ class Viewer:
                     self.sending_since = None
                 self.sent += 1
                 self.bytes += len(data)
-        except OSError:
+        except (OSError, WebSocketError):
             pass  # the client went away; the reader side sees it too
+        except Exception as exc:
+            sys.print_exception(exc)
         finally:
             self.closing = True
 
