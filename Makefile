@@ -34,7 +34,7 @@ export BUILD_DIR := $(BUILD)
 help:
 	@echo "Targets:"
 	@echo "  unix         build/unix/micropython: the unix port of this firmware (default)"
-	@echo "  run          build it and serve the demo at http://localhost:$(HTTP_PORT) (HTTP_PORT=)"
+	@echo "  run          build it and serve the camera demo at http://localhost:$(HTTP_PORT) (HTTP_PORT=)"
 	@echo "  test         build what the tests need and run them (PYTEST_ARGS=)"
 	@echo "  docs         build/docs/html: the Sphinx documentation (warnings are errors)"
 	@echo "  deps         install every Debian package the targets use (root), or print the command"
@@ -91,9 +91,10 @@ unix: mpy-cross microdot
 	@ci/deps.sh unix
 	@$(MAKE) -s -C $(MICROPY_DIR)/ports/unix $(UNIX_ARGS)
 
+# The camera demo (examples/camera_ws) with its synthetic frames.
 run: unix
-	@echo "Serving on http://localhost:$(HTTP_PORT)/ (Ctrl-C stops)"
-	@$(UNIX_FIRMWARE) examples/hello.py --port $(HTTP_PORT)
+	@echo "Serving the camera demo on http://localhost:$(HTTP_PORT)/ (Ctrl-C stops)"
+	@$(UNIX_FIRMWARE) examples/camera_ws/main.py --port $(HTTP_PORT)
 
 # --- ESP32-CAM firmware ----------------------------------------------------
 
@@ -140,7 +141,9 @@ test: export MICROPY_DIR := $(MICROPY_DIR)
 
 # --- tests ------------------------------------------------------------------
 
+# The browser tests drive Debian's chromium (never a downloaded one).
 test: unix venv
+	@ci/deps.sh browser
 	@MICROPY_UNIX=$(UNIX_FIRMWARE) $(PYTHON) -m pytest $(PYTEST_ARGS)
 
 # --- documentation ----------------------------------------------------------

@@ -1,0 +1,42 @@
+"""WebSocket echo server: every message comes back as it was sent.
+
+Run with the unix firmware::
+
+    build/unix/micropython examples/echo.py --port 8080
+        [--accept-fragments] [--max-message BYTES] [--bytearray]
+
+``/echo`` is the endpoint. ``--accept-fragments`` reassembles fragmented
+messages (closed with 1003 otherwise), ``--max-message`` sets
+``WebSocket.max_message_length`` (0: no limit; default: the request body
+limit, 16 KiB), ``--bytearray`` receives binary messages without a copy.
+"""
+import sys
+
+from microdot import Microdot
+from microdot.websocket import WebSocket, with_websocket
+
+app = Microdot()
+
+
+@app.get('/echo')
+@with_websocket
+async def echo(request, ws):
+    while True:
+        await ws.send(await ws.receive())
+
+
+def _option(argv, name, default=None):
+    if name in argv:
+        return argv[argv.index(name) + 1]
+    return default
+
+
+if __name__ == '__main__':
+    port = int(_option(sys.argv, '--port', 8080))
+    WebSocket.accept_fragments = '--accept-fragments' in sys.argv
+    WebSocket.max_message_length = int(_option(sys.argv, '--max-message',
+                                               -1))
+    if '--bytearray' in sys.argv:
+        WebSocket.binary_type = bytearray
+    print('echo server on ws://localhost:{}/echo'.format(port))
+    app.run(port=port)

@@ -1,0 +1,644 @@
+"""WebSocket support for Microdot (RFC 6455).
+
+A drop-in replacement for upstream Microdot's ``microdot.websocket`` with
+the same API, strict RFC 6455 framing and a receive path that does not copy
+payloads. The codec -- frame header parsing and building, unmasking, UTF-8
+validation -- is the ``ws_mask`` C module, or its pure-Python twin
+``microdot._ws_mask`` where the firmware lacks it (and on CPython). This
+module only does the I/O around it.
+
+Example::
+
+    from microdot import Microdot
+    from microdot.websocket import with_websocket
+
+    app = Microdot()
+
+    @app.get('/echo')
+    @with_websocket
+    async def echo(request, ws):
+        while True:
+            msg = await ws.receive()
+            await ws.send(msg)
+"""
+import asyncio
+import binascii
+import hashlib
+
+from microdot import Request, Response, abort
+from microdot.microdot import MUTED_SOCKET_ERRORS, print_exception
+from microdot.helpers import wraps
+
+try:
+    import ws_mask
+except ImportError:
+    from microdot import _ws_mask as ws_mask
+
+_parse_header = ws_mask.parse_header
+_build_header = ws_mask.build_header
+_mask = ws_mask.mask
+_utf8_validate = ws_mask.utf8_validate
+
+_GUID = b'258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
+_B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+
+# Receive buffer per connection. It holds any whole control frame (14 header
+# bytes + 125), and small data frames are read into it several at a time.
+_RBUF = 256
+# Frames with up to this many payload bytes go out in one write, copied
+# behind their header in a scratch buffer shared by all connections.
+_SMALL = 1024
+_scratch = None
+
+# How long a connection failed by the server waits for the client's Close
+# frame before the socket is closed (closing it with unread data would
+# send a TCP reset, which can destroy the Close frame in flight).
+_LINGER = 1
+
+# Close codes a peer may send (RFC 6455 7.4.1, IANA registry): others, and
+# 1004-1006 and 1015 in particular, are a protocol error.
+_CLOSE_CODES = (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012,
+                1013, 1014)
+
+
+class WebSocketError(Exception):
+    """Exception raised when an error occurs in a WebSocket connection."""
+    pass
+
+
+class WebSocket:
+    """A WebSocket connection object.
+
+    An instance of this class is sent to handler functions to manage the
+    WebSocket connection. Do not create one directly.
+    """
+    CONT = 0
+    TEXT = 1
+    BINARY = 2
+    CLOSE = 8
+    PING = 9
+    PONG = 10
+
+    #: The maximum payload size :meth:`receive` accepts for a message.
+    #: Larger messages close the connection with status 1009, decided from
+    #: the frame header before the payload is read. ``0`` disables the check
+    #: (be aware of memory-exhaustion attacks if you do this); ``-1`` (the
+    #: default) uses ``Request.max_body_length``.
+    #:
+    #: Example::
+    #:
+    #:    WebSocket.max_message_length = 4 * 1024  # up to 4KB messages
+    max_message_length = -1
+
+    #: Set to ``True`` to accept fragmented messages: :meth:`receive`
+    #: reassembles them (the total bounded by :attr:`max_message_length`).
+    #: By default a fragmented message closes the connection with status
+    #: 1003, as Microdot does not support continuation frames.
+    accept_fragments = False
+
+    #: The type :meth:`receive` returns binary messages as: ``bytes`` (the
+    #: default), or ``bytearray`` to get the buffer the payload was read and
+    #: unmasked in. ``bytes`` costs one copy of every binary message, and
+    #: twice its size in memory while the copy is made.
+    binary_type = bytes
+
+    def __init__(self, request):
+        self.request = request
+        self.closed = False
+        self._reader = request.sock[0]
+        self._writer = request.sock[1]
+        # MicroPython's asyncio streams read into buffers; CPython's and
+        # Microdot's test streams only have read().
+        self._readinto = getattr(self._reader, 'readinto', None)
+        self._buf = bytearray(_RBUF)
+        self._mv = memoryview(self._buf)
+        self._pos = 0   # start of unconsumed data in _buf
+        self._end = 0   # end of the data in _buf
+        self._header = bytearray(14)
+        self._writing = False   # a task is writing a frame
+        self._idle = None   # an Event for tasks waiting to write
+        self._reading = False
+        self._frag = None   # the payloads of a fragmented message so far
+        self._flen = 0   # their total length
+        self._frag_opcode = 0
+        self._utf8 = 0   # UTF-8 validation state of a fragmented text
+
+    async def handshake(self):
+        """Check the upgrade request and answer it with ``101``.
+
+        Aborts with ``400`` for a request that is not a valid WebSocket
+        upgrade, and with ``426`` and a ``Sec-WebSocket-Version: 13`` header
+        for a WebSocket version other than 13 (RFC 6455 4.2.2).
+        """
+        request = self.request
+        headers = request.headers
+        if request.method != 'GET' or not _http11(request.http_version) or \
+                not _has_token(headers.get('Upgrade'), 'websocket') or \
+                not _has_token(headers.get('Connection'), 'upgrade'):
+            abort(400)
+        key = headers.get('Sec-WebSocket-Key', '')
+        if not _valid_key(key):
+            abort(400)
+        if headers.get('Sec-WebSocket-Version', '').strip() != '13':
+            _want_version_header(request)
+            abort(426)
+        accept = binascii.b2a_base64(
+            hashlib.sha1(key.encode() + _GUID).digest())[:-1]
+        await self._writer.awrite(
+            b'HTTP/1.1 101 Switching Protocols\r\n'
+            b'Upgrade: websocket\r\nConnection: Upgrade\r\n'
+            b'Sec-WebSocket-Accept: ' + accept + b'\r\n\r\n')
+        # Frames are written whole, header first: do not let Nagle's
+        # algorithm hold their tails back (IPPROTO_TCP, TCP_NODELAY).
+        try:
+            self._writer.s.setsockopt(6, 1, 1)
+        except (AttributeError, OSError):
+            pass
+
+    async def receive(self):
+        """Receive a message from the client.
+
+        Returns ``str`` for a text message and ``bytes`` (see
+        :attr:`binary_type`) for a binary one. Pings are answered and pongs
+        dropped on the way. Raises :exc:`WebSocketError` when the client
+        closes the connection, the connection ends, or the client violates
+        the protocol (the connection is then closed with the status code
+        RFC 6455 asks for).
+        """
+        if self.closed:
+            raise WebSocketError('Websocket connection closed')
+        self._reading = True
+        try:
+            mv = self._mv
+            while True:
+                try:
+                    while True:
+                        h = _parse_header(mv[self._pos:self._end])
+                        if h is not None:
+                            break
+                        await self._more()
+                except ValueError as exc:
+                    await self._fail(1002, str(exc))
+                fin, opcode, masked, length, hlen = h
+                skip = hlen + length   # to skip the frame when failing
+                if not masked:
+                    await self._fail(1002, 'unmasked frame', skip)
+                if opcode >= 8:
+                    while self._end - self._pos < skip:
+                        await self._more()
+                    start = self._pos + hlen
+                    payload = mv[start:start + length]
+                    _mask(payload, mv[start - 4:start])
+                    self._pos = start + length
+                    if opcode == 9:
+                        if not self.closed:
+                            await self.send(payload, 10)
+                    elif opcode == 8:
+                        await self._on_close(payload)
+                    continue
+
+                frag = self._frag
+                if opcode == 0:
+                    if frag is None:
+                        await self._fail(1002, 'unexpected continuation frame',
+                                         skip)
+                    opcode = self._frag_opcode
+                    total = self._flen + length
+                    state = self._utf8
+                else:
+                    if frag is not None:
+                        await self._fail(1002, 'expected a continuation frame',
+                                         skip)
+                    if not fin and not self.accept_fragments:
+                        await self._fail(1003, 'fragments not supported',
+                                         skip)
+                    total = length
+                    state = 0
+                limit = self.max_message_length
+                if limit == -1:
+                    limit = Request.max_body_length
+                if limit and total > limit:
+                    await self._fail(1009, 'Message too large', skip)
+                text = opcode == 1
+
+                if skip <= _RBUF:
+                    # The frame fits the receive buffer: unmask and validate
+                    # what has arrived, and read on until the rest is there.
+                    done = 0
+                    phase = 0
+                    while True:
+                        start = self._pos + hlen
+                        have = self._end - start
+                        if have >= length:
+                            have = length
+                        if have > done:
+                            payload = mv[start + done:start + have]
+                            phase = _mask(payload, mv[start - 4:start], phase)
+                            if text:
+                                state = _utf8_validate(payload, state)
+                                if state < 0:
+                                    await self._fail(1007, 'invalid UTF-8')
+                        if have == length:
+                            break
+                        done = have
+                        await self._more()
+                    self._pos = start + length
+                    if done or not length:   # arrived in pieces, or empty
+                        payload = mv[start:start + length]
+                else:
+                    payload, state = await self._read_payload(hlen, length,
+                                                              text, state)
+
+                if fin and frag is None:
+                    if text:
+                        if state:
+                            await self._fail(1007, 'invalid UTF-8')
+                        return str(payload, 'utf-8')
+                    if self.binary_type is bytearray and \
+                            isinstance(payload, bytearray):
+                        return payload   # read into its own buffer: no copy
+                    return self.binary_type(payload)
+                # A fragment: keep its payload (the receive buffer's part
+                # copied) and join the pieces once, at the end.
+                if not isinstance(payload, bytearray):
+                    payload = bytes(payload)
+                if frag is None:
+                    self._frag = frag = [payload]
+                    self._frag_opcode = opcode
+                else:
+                    frag.append(payload)
+                self._flen = total
+                self._utf8 = state
+                if fin:
+                    self._frag = None
+                    msg = b''.join(frag)
+                    if text:
+                        if state:
+                            await self._fail(1007, 'invalid UTF-8')
+                        return str(msg, 'utf-8')   # MicroPython: no copy
+                    return bytearray(msg) if self.binary_type is bytearray \
+                        else msg
+        finally:
+            self._reading = False
+
+    async def send(self, data, opcode=None):
+        """Send a message to the client.
+
+        :param data: the data to send, given as a string or bytes.
+        :param opcode: a custom frame opcode to use. If not given, the opcode
+                       is ``TEXT`` or ``BINARY`` depending on the type of the
+                       data.
+
+        Frames sent by concurrent tasks never interleave. Raises
+        :exc:`WebSocketError` once the connection is closed.
+        """
+        if isinstance(data, str):
+            if opcode is None:
+                opcode = 1
+            try:
+                data = memoryview(data)   # MicroPython: the UTF-8 bytes
+            except TypeError:
+                data = data.encode()
+        elif opcode is None:
+            opcode = 2
+        if self._writing:
+            await self._wait_writer()
+        # Once closed, only the Close frame itself may still go out.
+        if self.closed and opcode != 8:
+            raise WebSocketError('Websocket connection closed')
+        self._writing = True
+        try:
+            writer = self._writer
+            n = len(data)
+            if not hasattr(writer, 'out_buf'):
+                # Not MicroPython's asyncio stream: one write per frame.
+                hlen = _build_header(self._header, opcode, n)
+                await writer.awrite(bytes(self._header[:hlen]) + data)
+            elif n <= _SMALL:
+                scratch = _scratch or _new_scratch()
+                hlen = _build_header(scratch, opcode, n)
+                scratch[hlen:hlen + n] = data
+                writer.write(scratch[:hlen + n])
+                await writer.drain()
+            else:
+                # MicroPython's Stream.write() copies whatever the socket
+                # does not take at once (on an ESP32, most of a large
+                # payload); drain() writes its out_buf from a memoryview.
+                hlen = _build_header(self._header, opcode, n)
+                writer.write(memoryview(self._header)[:hlen])
+                if writer.out_buf:
+                    await writer.drain()
+                writer.out_buf = data
+                await writer.drain()
+        finally:
+            self._writing = False
+            if self._idle is not None:
+                self._idle.set()
+                self._idle = None
+
+    async def close(self):
+        """Close the websocket connection.
+
+        Sends a Close frame with status 1000, marks the connection as
+        closed, and waits briefly for the client's Close frame. Does
+        nothing if the connection is already closed.
+        """
+        if not self.closed:
+            await self._send_close(1000)
+            if not self._reading:
+                await self._linger(0)
+
+    # Receiving
+
+    async def _read_payload(self, hlen, length, text, state):
+        """Read a payload too big for the receive buffer into its own.
+
+        The part already buffered is copied; the rest is read straight into
+        the new buffer, unmasked and validated as it arrives.
+        """
+        mv = self._mv
+        start = self._pos + hlen
+        key = mv[start - 4:start]
+        data = bytearray(length)
+        view = memoryview(data)
+        done = self._end - start
+        phase = 0
+        if done:
+            data[:done] = mv[start:self._end]
+        self._pos = self._end = 0
+        chunk = view[:done]
+        while True:
+            phase = _mask(chunk, key, phase)
+            if text:
+                state = _utf8_validate(chunk, state)
+                if state < 0:
+                    await self._fail(1007, 'invalid UTF-8')
+            if done == length:
+                return data, state
+            n = await self._read(view[done:])
+            chunk = view[done:done + n]
+            done += n
+
+    async def _on_close(self, payload):
+        """Answer a Close frame from the client and raise."""
+        n = len(payload)
+        if n:
+            code = payload[0] << 8 | payload[1] if n > 1 else 0
+            if not (code in _CLOSE_CODES or 3000 <= code <= 4999):
+                await self._fail(1002, 'invalid close frame')
+            if _utf8_validate(payload[2:]):
+                await self._fail(1007, 'invalid close reason')
+        if not self.closed:
+            # Echo the status code (RFC 6455 5.5.1), without the reason.
+            self.closed = True
+            try:
+                await self.send(payload[:2], 8)
+            except OSError:
+                pass
+        raise WebSocketError('Websocket connection closed')
+
+    async def _fail(self, code, reason, skip=-1):
+        """Fail the connection with a Close frame of ``code``; raise.
+
+        :param skip: bytes from the current frame's start to its end, when
+                     the stream is still in sync: the client's answer is
+                     then awaited before the socket closes.
+        """
+        await self._send_close(code)
+        if skip >= 0:
+            await self._linger(skip)
+        raise WebSocketError(reason)
+
+    async def _linger(self, skip):
+        """Read and drop data up to the client's Close frame, for a while."""
+        self._reading = True
+        try:
+            await asyncio.wait_for(self._drop(skip), _LINGER)
+        except Exception:   # a timeout, a reset, garbage: stop waiting
+            pass
+        finally:
+            self._reading = False
+
+    async def _drop(self, skip):
+        mv = self._mv
+        while True:
+            while skip:
+                have = self._end - self._pos
+                if not have:
+                    await self._more()
+                    continue
+                if have > skip:
+                    have = skip
+                self._pos += have
+                skip -= have
+            while True:
+                h = _parse_header(mv[self._pos:self._end])
+                if h is not None:
+                    break
+                await self._more()
+            if h[1] == 8:
+                return
+            skip = h[4] + h[3]
+
+    async def _more(self):
+        """Read at least one more byte into the receive buffer."""
+        pos = self._pos
+        end = self._end
+        if pos:
+            # Move the unconsumed bytes to the front (a memmove).
+            end -= pos
+            if end:
+                self._buf[:end] = self._mv[pos:pos + end]
+            self._pos = 0
+        self._end = end + await self._read(self._mv[end:])
+
+    async def _read(self, buf):
+        """Read into ``buf``; return the byte count (never 0)."""
+        readinto = self._readinto
+        try:
+            while True:
+                if readinto is not None:
+                    n = await readinto(buf)
+                else:
+                    data = await self._reader.read(len(buf))
+                    n = len(data)
+                    buf[:n] = data
+                if n:
+                    return n
+                if n is not None:
+                    break   # end of stream
+        except OSError:
+            pass
+        self.closed = True
+        raise WebSocketError('Websocket connection closed')
+
+    # Sending
+
+    async def _send_close(self, code):
+        if not self.closed:
+            self.closed = True
+            try:
+                await self.send(code.to_bytes(2, 'big'), 8)
+            except OSError:
+                pass
+
+    async def _wait_writer(self):
+        """Wait until no other task is writing a frame."""
+        while self._writing:
+            if self._idle is None:
+                self._idle = asyncio.Event()
+            await self._idle.wait()
+
+    # Upstream Microdot's frame helpers, kept for microdot.test_client.
+
+    @classmethod
+    def _parse_frame_header(cls, header):
+        """Parse the first two header bytes, upstream Microdot's way.
+
+        Returns ``(fin, opcode, has_mask, length)`` where ``length`` is
+        ``-2`` or ``-8`` when that many extended length bytes follow.
+        """
+        fin = header[0] & 0x80
+        opcode = header[0] & 0x0f
+        if fin == 0 or opcode == cls.CONT:
+            raise WebSocketError('Continuation frames not supported')
+        has_mask = header[1] & 0x80
+        length = header[1] & 0x7f
+        if length == 126:
+            length = -2
+        elif length == 127:
+            length = -8
+        return fin, opcode, has_mask, length
+
+    @classmethod
+    def _encode_websocket_frame(cls, opcode, payload):
+        """Return a whole unmasked frame, as upstream Microdot does."""
+        if isinstance(payload, str):
+            payload = payload.encode()
+        frame = bytearray(14)
+        hlen = _build_header(frame, opcode, len(payload))
+        frame[hlen:] = payload
+        return frame
+
+
+def _new_scratch():
+    global _scratch
+    _scratch = memoryview(bytearray(14 + _SMALL))
+    return _scratch
+
+
+def _http11(version):
+    """True for HTTP/1.1 and later (RFC 6455 4.2.1)."""
+    try:
+        major, minor = version.split('.')
+        return (int(major), int(minor)) >= (1, 1)
+    except ValueError:
+        return False
+
+
+def _has_token(value, token):
+    """True if the comma-separated header ``value`` holds ``token``."""
+    if value:
+        for item in value.split(','):
+            if item.strip().lower() == token:
+                return True
+    return False
+
+
+def _valid_key(key):
+    """True if ``key`` is the base64 encoding of 16 bytes."""
+    if len(key) != 24 or key[22:] != '==':
+        return False
+    for c in key[:22]:
+        if c not in _B64:
+            return False
+    return len(binascii.a2b_base64(key)) == 16
+
+
+async def _version_header(request, response):
+    if response.status_code == 426 and \
+            getattr(request.g, '_ws_version', False):
+        response.headers['Sec-WebSocket-Version'] = '13'
+    return response
+
+
+def _want_version_header(request):
+    """Have the ``426`` response to ``request`` name the version we speak.
+
+    ``abort()`` cannot add headers, so an error-response hook on the app
+    adds it (installed once per app).
+    """
+    request.g._ws_version = True
+    handlers = request.app.after_error_request_handlers
+    if _version_header not in handlers:
+        handlers.append(_version_header)
+
+
+async def websocket_upgrade(request):
+    """Upgrade a request handler to a websocket connection.
+
+    This function can be called directly inside a route function to process a
+    WebSocket upgrade handshake, for example after the user's credentials are
+    verified. The function returns the websocket object::
+
+        @app.route('/echo')
+        async def echo(request):
+            if not authenticate_user(request):
+                abort(401)
+            ws = await websocket_upgrade(request)
+            while True:
+                message = await ws.receive()
+                await ws.send(message)
+    """
+    ws = WebSocket(request)
+    await ws.handshake()
+
+    @request.after_request
+    async def after_request(request, response):
+        return Response.already_handled
+
+    return ws
+
+
+def websocket_wrapper(f, upgrade_function):
+    """Wrap route ``f`` in a WebSocket upgrade made by ``upgrade_function``.
+
+    The handler gets the WebSocket as its second argument; the connection
+    is closed when it returns or raises.
+    """
+    @wraps(f)
+    async def wrapper(request, *args, **kwargs):
+        ws = await upgrade_function(request)
+        try:
+            await f(request, ws, *args, **kwargs)
+        except OSError as exc:
+            if exc.errno not in MUTED_SOCKET_ERRORS:  # pragma: no cover
+                raise
+        except WebSocketError:
+            pass
+        except Exception as exc:
+            print_exception(exc)
+        finally:  # pragma: no cover
+            try:
+                await ws.close()
+            except Exception:
+                pass
+        return Response.already_handled
+    return wrapper
+
+
+def with_websocket(f):
+    """Decorator to make a route a WebSocket endpoint.
+
+    This decorator is used to define a route that accepts websocket
+    connections. The route then receives a websocket object as a second
+    argument that it can use to send and receive messages::
+
+        @app.route('/echo')
+        @with_websocket
+        async def echo(request, ws):
+            while True:
+                message = await ws.receive()
+                await ws.send(message)
+    """
+    return websocket_wrapper(f, websocket_upgrade)
