@@ -24,10 +24,14 @@ HTTP_PORT ?= 8080
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k handshake -x"`.
 PYTEST_ARGS ?=
 
+# `make fuzz` runs each libFuzzer target of ws_mask this long.
+FUZZ_SECONDS ?= 60
+
 export BUILD_DIR := $(BUILD)
 
 .DEFAULT_GOAL := unix
 .PHONY: help deps micropython microdot venv mpy-cross unix run test clean distclean
+.PHONY: fuzz
 
 help:
 	@echo "Targets:"
@@ -39,6 +43,7 @@ help:
 	@echo "  microdot     unpack upstream Microdot $(MICRODOT_VERSION) from PyPI into build/microdot"
 	@echo "  venv         build/venv with the pinned host tools (requirements.txt)"
 	@echo "  mpy-cross    build/mpy-cross/mpy-cross"
+	@echo "  fuzz         fuzz ws_mask's C core, FUZZ_SECONDS=$(FUZZ_SECONDS) per target (clang)"
 	@echo "  clean        remove build products, keep fetched sources and the venv"
 	@echo "  distclean    remove build/ entirely"
 	@echo "Variables: MICROPY_DIR=$(MICROPY_DIR)"
@@ -91,7 +96,14 @@ run: unix
 # --- tests ------------------------------------------------------------------
 
 test: unix venv
+	@ci/deps.sh fuzz
 	@MICROPY_UNIX=$(UNIX_FIRMWARE) $(PYTHON) -m pytest $(PYTEST_ARGS)
+
+# --- ws_mask C core: fuzzing -------------------------------------------------
+
+fuzz:
+	@ci/deps.sh fuzz
+	@$(MAKE) -s -C fuzz run BUILD=$(BUILD)/fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
 
 # --- housekeeping -----------------------------------------------------------
 
