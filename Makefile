@@ -31,7 +31,7 @@ export BUILD_DIR := $(BUILD)
 
 .DEFAULT_GOAL := unix
 .PHONY: help deps micropython microdot venv mpy-cross unix run test clean distclean
-.PHONY: fuzz
+.PHONY: fuzz xtensa-check
 
 help:
 	@echo "Targets:"
@@ -44,6 +44,7 @@ help:
 	@echo "  venv         build/venv with the pinned host tools (requirements.txt)"
 	@echo "  mpy-cross    build/mpy-cross/mpy-cross"
 	@echo "  fuzz         fuzz ws_mask's C core, FUZZ_SECONDS=$(FUZZ_SECONDS) per target (clang)"
+	@echo "  xtensa-check compile ws_mask with xtensa-lx106-elf-gcc -Werror, print code sizes"
 	@echo "  clean        remove build products, keep fetched sources and the venv"
 	@echo "  distclean    remove build/ entirely"
 	@echo "Variables: MICROPY_DIR=$(MICROPY_DIR)"
@@ -95,7 +96,7 @@ run: unix
 
 # --- tests ------------------------------------------------------------------
 
-test: unix venv
+test: unix venv xtensa-check
 	@ci/deps.sh fuzz
 	@MICROPY_UNIX=$(UNIX_FIRMWARE) $(PYTHON) -m pytest $(PYTEST_ARGS)
 
@@ -104,6 +105,13 @@ test: unix venv
 fuzz:
 	@ci/deps.sh fuzz
 	@$(MAKE) -s -C fuzz run BUILD=$(BUILD)/fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+# Builds nothing to flash: proves the module compiles warning-free for Xtensa
+# and keeps its size in view (ci/xtensa-check/Makefile says how).
+xtensa-check: micropython
+	@ci/deps.sh xtensa
+	@$(MAKE) -s -C ci/xtensa-check BUILD_VERBOSE=0 MICROPY_DIR=$(MICROPY_DIR) \
+	  BUILD=$(BUILD)/xtensa-check
 
 # --- housekeeping -----------------------------------------------------------
 

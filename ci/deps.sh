@@ -12,7 +12,7 @@ packages_for() {
         unix)    echo build-essential pkgconf libmbedtls-dev ;;
         fetch)   echo dpkg-dev xz-utils ;;
         qemu)    echo gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm ;;
-        xtensa)  echo gcc-xtensa-lx106 ;;
+        xtensa)  echo gcc-xtensa-lx106 picolibc-xtensa-lx106-elf ;;
         fuzz)    echo clang libclang-rt-dev ;;
         browser) echo chromium ;;
         all)     for g in unix fetch qemu xtensa fuzz browser; do packages_for $g; done ;;
