@@ -27,11 +27,14 @@ PYTEST_ARGS ?=
 # `make fuzz` runs each libFuzzer target of ws_mask this long.
 FUZZ_SECONDS ?= 60
 
+# Benchmarks `make bench` runs (default: every bench/bench_*.py).
+BENCH ?=
+
 export BUILD_DIR := $(BUILD)
 
 .DEFAULT_GOAL := unix
 .PHONY: help deps micropython microdot venv mpy-cross unix run test clean distclean
-.PHONY: fuzz xtensa-check
+.PHONY: fuzz xtensa-check bench
 
 help:
 	@echo "Targets:"
@@ -45,6 +48,7 @@ help:
 	@echo "  mpy-cross    build/mpy-cross/mpy-cross"
 	@echo "  fuzz         fuzz ws_mask's C core, FUZZ_SECONDS=$(FUZZ_SECONDS) per target (clang)"
 	@echo "  xtensa-check compile ws_mask with xtensa-lx106-elf-gcc -Werror, print code sizes"
+	@echo "  bench        run the benchmarks (BENCH=bench/bench_mask.py for one); output in build/bench/"
 	@echo "  clean        remove build products, keep fetched sources and the venv"
 	@echo "  distclean    remove build/ entirely"
 	@echo "Variables: MICROPY_DIR=$(MICROPY_DIR)"
@@ -112,6 +116,11 @@ xtensa-check: micropython
 	@ci/deps.sh xtensa
 	@$(MAKE) -s -C ci/xtensa-check BUILD_VERBOSE=0 MICROPY_DIR=$(MICROPY_DIR) \
 	  BUILD=$(BUILD)/xtensa-check
+
+# --- benchmarks (never part of `test`) ------------------------------------------
+
+bench: unix venv
+	@ci/bench.sh $(UNIX_FIRMWARE) $(PYTHON) $(BENCH)
 
 # --- housekeeping -----------------------------------------------------------
 
