@@ -101,8 +101,8 @@ run: unix
 # --- tests ------------------------------------------------------------------
 
 test: unix venv xtensa-check
-	@ci/deps.sh fuzz
-	@MICROPY_UNIX=$(UNIX_FIRMWARE) $(PYTHON) -m pytest $(PYTEST_ARGS)
+	@ci/deps.sh fuzz format
+	@MICROPY_UNIX=$(UNIX_FIRMWARE) MICROPY_DIR=$(MICROPY_DIR) $(PYTHON) -m pytest $(PYTEST_ARGS)
 
 # --- ws_mask C core: fuzzing -------------------------------------------------
 

@@ -76,7 +76,7 @@ static void test_headers(void) {
     ws_header_t h;
     static const uint8_t key[4] = {1, 2, 3, 4};
     EXPECT(ws_build_header(out, sizeof(out), WS_OP_BINARY, UINT64_C(1) << 32,
-        true, key) == 14);
+            true, key) == 14);
     EXPECT(ws_parse_header(out, 14, &h) == 14);
     EXPECT(h.length == UINT64_C(1) << 32 && h.masked && h.fin);
     EXPECT(ws_parse_header(out, 13, &h) == 0);
@@ -97,9 +97,9 @@ static void canary(void) {
 #endif
 
 int main(void) {
-#ifdef WS_CANARY
+    #ifdef WS_CANARY
     canary();
-#endif
+    #endif
     test_mask_every_alignment();
     test_utf8_every_alignment();
     test_headers();

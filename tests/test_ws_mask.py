@@ -34,7 +34,7 @@ from websockets.exceptions import ProtocolError
 from websockets.frames import Frame, Opcode
 from wsproto.frame_protocol import FrameProtocol
 
-from conftest import ROOT
+from conftest import BUILD, ROOT
 
 TWIN_PATH = os.path.join(ROOT, 'frozen', 'microdot', '_ws_mask.py')
 
@@ -967,4 +967,16 @@ def test_python_files_are_flake8_clean():
              os.path.join(ROOT, 'ci', 'xtensa-check', 'sizes.py')]
     r = subprocess.run([sys.executable, '-m', 'flake8'] + paths,
                        capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_c_sources_follow_micropython_formatting():
+    # MicroPython's own uncrustify configuration (tools/codeformat.py).
+    cfg = os.path.join(os.environ.get('MICROPY_DIR', os.path.join(
+        BUILD, 'micropython-1.25.0')), 'tools', 'uncrustify.cfg')
+    assert os.path.isfile(cfg), 'set MICROPY_DIR to the MicroPython tree'
+    sources = [os.path.join(ROOT, 'usermod', 'ws_mask', name)
+               for name in ('ws_core.c', 'ws_core.h', 'modws_mask.c')]
+    r = subprocess.run(['uncrustify', '-c', cfg, '-lC', '--check', '-q']
+                       + sources, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
