@@ -25,11 +25,17 @@ HTTP_PORT ?= 8080
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k handshake -x"`.
 PYTEST_ARGS ?=
 
+# `make fuzz` runs each libFuzzer target of ws_mask this long.
+FUZZ_SECONDS ?= 60
+
+# Benchmarks `make bench` runs (default: every bench/bench_*.py).
+BENCH ?=
+
 export BUILD_DIR := $(BUILD)
 
 .DEFAULT_GOAL := unix
 .PHONY: help deps micropython microdot venv mpy-cross unix run test docs clean distclean
-.PHONY: firmware deploy erase repl esp32-deps
+.PHONY: firmware deploy erase repl fuzz xtensa-check bench
 
 help:
 	@echo "Targets:"
@@ -46,6 +52,9 @@ help:
 	@echo "  deploy       write it to a board: make deploy PORT=/dev/ttyUSB0 (BAUD=$(BAUD), ESP32_FIRMWARE=)"
 	@echo "  erase        erase a board's whole flash (PORT=)"
 	@echo "  repl         MicroPython REPL of a board over mpremote (PORT=)"
+	@echo "  fuzz         fuzz ws_mask's C core, FUZZ_SECONDS=$(FUZZ_SECONDS) per target (clang)"
+	@echo "  xtensa-check compile ws_mask with xtensa-lx106-elf-gcc -Werror, print code sizes"
+	@echo "  bench        run the benchmarks (BENCH=bench/bench_mask.py for one); output in build/bench/"
 	@echo "  clean        remove build products, keep fetched sources and the venv"
 	@echo "  distclean    remove build/ entirely"
 	@echo "Variables: MICROPY_DIR=$(MICROPY_DIR)"
@@ -132,19 +141,32 @@ erase: venv
 repl: venv
 	$(PYTHON) -m mpremote connect $(PORT) repl
 
-# The board checks in tests/test_esp32_board.py evaluate the board's cmake.
-esp32-deps:
-	@ci/deps.sh esp32
-
-test: esp32-deps
-test: export MICROPY_DIR := $(MICROPY_DIR)
-
 # --- tests ------------------------------------------------------------------
 
-# The browser tests drive Debian's chromium (never a downloaded one).
-test: unix venv
-	@ci/deps.sh browser
-	@MICROPY_UNIX=$(UNIX_FIRMWARE) $(PYTHON) -m pytest $(PYTEST_ARGS)
+# Every Debian package a test needs: Debian's chromium for the browser tests
+# (never a downloaded one), clang for the fuzz run, uncrustify for the C
+# style check, cmake for the board checks.
+test: unix venv xtensa-check
+	@ci/deps.sh browser fuzz format esp32
+	@MICROPY_UNIX=$(UNIX_FIRMWARE) MICROPY_DIR=$(MICROPY_DIR) $(PYTHON) -m pytest $(PYTEST_ARGS)
+
+# --- ws_mask C core: fuzzing -------------------------------------------------
+
+fuzz:
+	@ci/deps.sh fuzz
+	@$(MAKE) -s -C fuzz run BUILD=$(BUILD)/fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+# Builds nothing to flash: proves the module compiles warning-free for Xtensa
+# and keeps its size in view (ci/xtensa-check/Makefile says how).
+xtensa-check: micropython
+	@ci/deps.sh xtensa
+	@$(MAKE) -s -C ci/xtensa-check BUILD_VERBOSE=0 MICROPY_DIR=$(MICROPY_DIR) \
+	  BUILD=$(BUILD)/xtensa-check
+
+# --- benchmarks (never part of `test`) ------------------------------------------
+
+bench: unix venv
+	@ci/bench.sh $(UNIX_FIRMWARE) $(PYTHON) $(BENCH)
 
 # --- documentation ----------------------------------------------------------
 
