@@ -28,12 +28,15 @@ export BUILD_DIR := $(BUILD)
 
 .DEFAULT_GOAL := unix
 .PHONY: help deps micropython microdot venv mpy-cross unix run test clean distclean
+.PHONY: qemu qemu-repl
 
 help:
 	@echo "Targets:"
 	@echo "  unix         build/unix/micropython: the unix port of this firmware (default)"
 	@echo "  run          build it and serve the demo at http://localhost:$(HTTP_PORT) (HTTP_PORT=)"
 	@echo "  test         build what the tests need and run them (PYTEST_ARGS=)"
+	@echo "  qemu         build/qemu/firmware.elf: this firmware on an emulated Cortex-M3"
+	@echo "  qemu-repl    run it in qemu-system-arm with its UART on a PTY, for mpremote"
 	@echo "  deps         install every Debian package the targets use (root), or print the command"
 	@echo "  micropython  fetch MicroPython $(MICROPY_VERSION) into build/ (or check MICROPY_DIR)"
 	@echo "  microdot     unpack upstream Microdot $(MICRODOT_VERSION) from PyPI into build/microdot"
@@ -88,15 +91,38 @@ run: unix
 	@echo "Serving on http://localhost:$(HTTP_PORT)/ (Ctrl-C stops)"
 	@$(UNIX_FIRMWARE) examples/hello.py --port $(HTTP_PORT)
 
+# --- qemu firmware ----------------------------------------------------------
+
+# ports/qemu on the emulated mps2-an385 (Cortex-M3) with the C modules and the
+# frozen code that need no network (firmware/manifest_qemu.py). The board
+# folder is upstream's MPS2_AN385 made to trap on unaligned word access, as
+# the ESP32 does.
+QEMU_FIRMWARE := $(BUILD)/qemu/firmware.elf
+
+QEMU_MAKE_ARGS := \
+	BOARD=MPS2_AN385 BOARD_DIR=$(CURDIR)/firmware/boards/QEMU_MPS2_AN385 \
+	BUILD=$(BUILD)/qemu \
+	USER_C_MODULES=$(CURDIR)/usermod \
+	FROZEN_MANIFEST=$(CURDIR)/firmware/manifest_qemu.py \
+	$(MPY_CROSS_ARGS)
+
+qemu: mpy-cross
+	@ci/deps.sh qemu
+	@$(MAKE) -s -C $(MICROPY_DIR)/ports/qemu $(QEMU_MAKE_ARGS)
+
+qemu-repl: qemu
+	@ci/qemu-repl.sh $(QEMU_FIRMWARE)
+
 # --- tests ------------------------------------------------------------------
 
-test: unix venv
-	@MICROPY_UNIX=$(UNIX_FIRMWARE) $(PYTHON) -m pytest $(PYTEST_ARGS)
+test: unix qemu venv
+	@MICROPY_UNIX=$(UNIX_FIRMWARE) MICROPY_QEMU=$(QEMU_FIRMWARE) \
+	  $(PYTHON) -m pytest $(PYTEST_ARGS)
 
 # --- housekeeping -----------------------------------------------------------
 
 clean:
-	rm -rf $(BUILD)/unix $(BUILD)/mpy-cross
+	rm -rf $(BUILD)/unix $(BUILD)/mpy-cross $(BUILD)/qemu
 
 distclean:
 	rm -rf $(BUILD)
