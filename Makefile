@@ -12,6 +12,7 @@ PYTHON := $(VENV)/bin/python
 # A MicroPython source tree. By default the pinned version is fetched into
 # build/; pass MICROPY_DIR=/path/to/micropython to use your own checkout.
 MICROPY_DIR ?= $(BUILD)/micropython-$(MICROPY_VERSION)
+MICROPY_DIR_ORIGIN := $(origin MICROPY_DIR)
 override MICROPY_DIR := $(abspath $(MICROPY_DIR))
 
 MICRODOT_DIR := $(BUILD)/microdot
@@ -52,7 +53,7 @@ deps:
 # --- sources ----------------------------------------------------------------
 
 micropython:
-ifeq ($(origin MICROPY_DIR),file)
+ifeq ($(MICROPY_DIR_ORIGIN),file)
 	@ci/fetch-micropython.sh $(MICROPY_VERSION) $(MICROPY_DIR)
 else
 	@test -f $(MICROPY_DIR)/py/mpconfig.h || \
