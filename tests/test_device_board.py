@@ -2,7 +2,8 @@
 
 Skipped unless DEVICE names the board's serial port::
 
-    DEVICE=/dev/ttyUSB0 build/venv/bin/python -m pytest tests/test_device_board.py
+    DEVICE=/dev/ttyUSB0 build/venv/bin/python -m pytest \
+        tests/test_device_board.py
 
 The board must run this project's firmware (it needs ws_mask and the
 frozen microdot._ws_mask).
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.mark.parametrize('script', SCRIPTS)
 def test_device_script(script):
-    code, out = mpremote(DEVICE, 'run', os.path.join('tests', 'device', script),
-                         timeout=300)
+    path = os.path.join('tests', 'device', script)
+    code, out = mpremote(DEVICE, 'run', path, timeout=300)
     assert code == 0, out
     assert lines(out) == expected(script)

@@ -117,9 +117,11 @@ for name, impl in (("C", ws_mask), ("py", _ws_mask)):
         if type(result) is tuple:
             size = result[4]
             short = [parse(impl, data[:i]) for i in range(size)]
-            print(name, "  truncated", size, "all None", short == [None] * size)
+            print(name, "  truncated", size, "all None",
+                  short == [None] * size)
             views = (bytearray(data), memoryview(data), data + b"\0" * 9)
-            print(name, "  buffers agree", all(parse(impl, b) == result for b in views))
+            print(name, "  buffers agree",
+                  all(parse(impl, b) == result for b in views))
     for label, frame in INVALID:
         print(name, "parse", label, parse(impl, unhex(frame)))
     payload = bytearray(unhex("818537fa213d7f9f4d5158"))

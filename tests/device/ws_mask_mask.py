@@ -43,7 +43,8 @@ def vectors(impl):
                 buf = bytearray(plain)
                 ret = impl.mask(buf, key, offset)
                 count += 1
-                if buf != reference(plain, key, offset) or ret != (offset + n) & 3:
+                want = reference(plain, key, offset)
+                if buf != want or ret != (offset + n) & 3:
                     bad += 1
                     if bad <= 5:
                         print("FAIL", n, key, offset, ret)

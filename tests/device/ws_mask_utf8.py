@@ -107,4 +107,5 @@ for name, impl in (("C", ws_mask), ("py", _ws_mask)):
     for label, text in VECTORS:
         data = unhex(text)
         whole = kind(impl.utf8_validate(data))
-        print(name, label, whole, bytewise(impl, data), splits(impl, data, whole))
+        print(name, label, whole, bytewise(impl, data),
+              splits(impl, data, whole))
