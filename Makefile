@@ -28,7 +28,8 @@ PYTEST_ARGS ?=
 export BUILD_DIR := $(BUILD)
 
 .DEFAULT_GOAL := unix
-.PHONY: help deps micropython microdot venv mpy-cross unix run test clean distclean
+.PHONY: help deps micropython microdot venv mpy-cross unix run test docs clean distclean
+.PHONY: firmware deploy erase repl esp32-deps
 .PHONY: qemu qemu-repl
 
 help:
@@ -38,11 +39,16 @@ help:
 	@echo "  test         build what the tests need and run them (PYTEST_ARGS=)"
 	@echo "  qemu         build/qemu/firmware.elf: this firmware on an emulated Cortex-M3"
 	@echo "  qemu-repl    run it in qemu-system-arm with its UART on a PTY, for mpremote"
+	@echo "  docs         build/docs/html: the Sphinx documentation (warnings are errors)"
 	@echo "  deps         install every Debian package the targets use (root), or print the command"
 	@echo "  micropython  fetch MicroPython $(MICROPY_VERSION) into build/ (or check MICROPY_DIR)"
 	@echo "  microdot     unpack upstream Microdot $(MICRODOT_VERSION) from PyPI into build/microdot"
 	@echo "  venv         build/venv with the pinned host tools (requirements.txt)"
 	@echo "  mpy-cross    build/mpy-cross/mpy-cross"
+	@echo "  firmware     build/esp32/firmware.bin for the ESP32-CAM (IDF_PATH=, MICROPY_DIR= git checkout, CAMERA_API_DIR=)"
+	@echo "  deploy       write it to a board: make deploy PORT=/dev/ttyUSB0 (BAUD=$(BAUD), ESP32_FIRMWARE=)"
+	@echo "  erase        erase a board's whole flash (PORT=)"
+	@echo "  repl         MicroPython REPL of a board over mpremote (PORT=)"
 	@echo "  clean        remove build products, keep fetched sources and the venv"
 	@echo "  distclean    remove build/ entirely"
 	@echo "Variables: MICROPY_DIR=$(MICROPY_DIR)"
@@ -92,6 +98,49 @@ run: unix
 	@echo "Serving on http://localhost:$(HTTP_PORT)/ (Ctrl-C stops)"
 	@$(UNIX_FIRMWARE) examples/hello.py --port $(HTTP_PORT)
 
+# --- ESP32-CAM firmware ----------------------------------------------------
+
+# `make firmware` builds firmware/boards/ESP32_CAM with ESP-IDF (IDF_PATH)
+# against a MicroPython git checkout (MICROPY_DIR), optionally with the
+# micropython-camera-API driver (CAMERA_API_DIR); ci/esp32-firmware.sh checks
+# the prerequisites and runs the port's build out of tree. deploy, erase and
+# repl talk to a board on the serial port PORT with the venv's esptool and
+# mpremote.
+CAMERA_API_DIR ?=
+ESP32_FIRMWARE ?= $(BUILD)/esp32/firmware.bin
+PORT ?=
+BAUD ?= 460800
+ESPTOOL = $(PYTHON) -m esptool --chip esp32 --port $(PORT) --baud $(BAUD)
+
+ESP32_PORT_GOALS := $(filter deploy erase repl,$(MAKECMDGOALS))
+ifneq ($(ESP32_PORT_GOALS),)
+ifeq ($(strip $(PORT)),)
+$(error PORT is not set: name the board's serial port, e.g. `make $(firstword $(ESP32_PORT_GOALS)) PORT=/dev/ttyUSB0` (macOS: /dev/cu.usbserial-*, Windows: COM3))
+endif
+endif
+
+firmware:
+	@MICROPY_DIR=$(MICROPY_DIR) MICROPY_VERSION=$(MICROPY_VERSION) \
+	  CAMERA_API_DIR=$(CAMERA_API_DIR) ci/esp32-firmware.sh
+
+deploy: venv
+	@test -f $(ESP32_FIRMWARE) || \
+	  { echo "error: $(ESP32_FIRMWARE) not found: run \`make firmware\` first" >&2; exit 1; }
+	$(ESPTOOL) write_flash 0x1000 $(ESP32_FIRMWARE)
+
+erase: venv
+	$(ESPTOOL) erase_flash
+
+repl: venv
+	$(PYTHON) -m mpremote connect $(PORT) repl
+
+# The board checks in tests/test_esp32_board.py evaluate the board's cmake.
+esp32-deps:
+	@ci/deps.sh esp32
+
+test: esp32-deps
+test: export MICROPY_DIR := $(MICROPY_DIR)
+
 # --- qemu firmware ----------------------------------------------------------
 
 # ports/qemu on the emulated mps2-an385 (Cortex-M3) with the C modules and the
@@ -120,10 +169,16 @@ test: unix qemu venv
 	@MICROPY_UNIX=$(UNIX_FIRMWARE) MICROPY_QEMU=$(QEMU_FIRMWARE) \
 	  $(PYTHON) -m pytest $(PYTEST_ARGS)
 
+# --- documentation ----------------------------------------------------------
+
+docs: venv
+	@$(VENV)/bin/sphinx-build -q -W --keep-going -b html docs $(BUILD)/docs/html
+	@echo "docs: $(BUILD)/docs/html/index.html"
+
 # --- housekeeping -----------------------------------------------------------
 
 clean:
-	rm -rf $(BUILD)/unix $(BUILD)/mpy-cross $(BUILD)/qemu
+	rm -rf $(BUILD)/unix $(BUILD)/mpy-cross $(BUILD)/qemu $(BUILD)/esp32
 
 distclean:
 	rm -rf $(BUILD)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages a build step needs, and nothing else.
 #
-#   ci/deps.sh GROUP...    groups: unix fetch qemu xtensa fuzz browser all
+#   ci/deps.sh GROUP...    groups: unix fetch qemu xtensa fuzz browser esp32 all
 #
 # Quiet when everything is present. As root it runs `apt-get update` once and
 # installs what is missing; otherwise it prints the exact command to run.
@@ -15,8 +15,9 @@ packages_for() {
         xtensa)  echo gcc-xtensa-lx106 ;;
         fuzz)    echo clang libclang-rt-dev ;;
         browser) echo chromium ;;
-        all)     for g in unix fetch qemu xtensa fuzz browser; do packages_for $g; done ;;
-        *)       die "unknown package group '$1' (unix fetch qemu xtensa fuzz browser all)" ;;
+        esp32)   echo build-essential cmake git ;;
+        all)     for g in unix fetch qemu xtensa fuzz browser esp32; do packages_for $g; done ;;
+        *)       die "unknown package group '$1' (unix fetch qemu xtensa fuzz browser esp32 all)" ;;
     esac
 }
 
