@@ -35,13 +35,15 @@ export BUILD_DIR := $(BUILD)
 
 .DEFAULT_GOAL := unix
 .PHONY: help deps micropython microdot venv mpy-cross unix run test docs clean distclean
-.PHONY: firmware deploy erase repl fuzz xtensa-check bench
+.PHONY: firmware deploy erase repl fuzz xtensa-check bench qemu qemu-repl
 
 help:
 	@echo "Targets:"
 	@echo "  unix         build/unix/micropython: the unix port of this firmware (default)"
 	@echo "  run          build it and serve the camera demo at http://localhost:$(HTTP_PORT) (HTTP_PORT=)"
 	@echo "  test         build what the tests need and run them (PYTEST_ARGS=)"
+	@echo "  qemu         build/qemu/firmware.elf: this firmware on an emulated Cortex-M3"
+	@echo "  qemu-repl    run it in qemu-system-arm with its UART on a PTY, for mpremote"
 	@echo "  docs         build/docs/html: the Sphinx documentation (warnings are errors)"
 	@echo "  deps         install every Debian package the targets use (root), or print the command"
 	@echo "  micropython  fetch MicroPython $(MICROPY_VERSION) into build/ (or check MICROPY_DIR)"
@@ -141,14 +143,37 @@ erase: venv
 repl: venv
 	$(PYTHON) -m mpremote connect $(PORT) repl
 
+# --- qemu firmware ----------------------------------------------------------
+
+# ports/qemu on the emulated mps2-an385 (Cortex-M3) with the C modules and the
+# frozen code that need no network (firmware/manifest_qemu.py). The board
+# folder is upstream's MPS2_AN385 made to trap on unaligned word access, as
+# the ESP32 does.
+QEMU_FIRMWARE := $(BUILD)/qemu/firmware.elf
+
+QEMU_MAKE_ARGS := \
+	BOARD=MPS2_AN385 BOARD_DIR=$(CURDIR)/firmware/boards/QEMU_MPS2_AN385 \
+	BUILD=$(BUILD)/qemu \
+	USER_C_MODULES=$(CURDIR)/usermod \
+	FROZEN_MANIFEST=$(CURDIR)/firmware/manifest_qemu.py \
+	$(MPY_CROSS_ARGS)
+
+qemu: mpy-cross
+	@ci/deps.sh qemu
+	@$(MAKE) -s -C $(MICROPY_DIR)/ports/qemu $(QEMU_MAKE_ARGS)
+
+qemu-repl: qemu
+	@ci/qemu-repl.sh $(QEMU_FIRMWARE)
+
 # --- tests ------------------------------------------------------------------
 
 # Every Debian package a test needs: Debian's chromium for the browser tests
 # (never a downloaded one), clang for the fuzz run, uncrustify for the C
 # style check, cmake for the board checks.
-test: unix venv xtensa-check
+test: unix qemu venv xtensa-check
 	@ci/deps.sh browser fuzz format esp32
-	@MICROPY_UNIX=$(UNIX_FIRMWARE) MICROPY_DIR=$(MICROPY_DIR) $(PYTHON) -m pytest $(PYTEST_ARGS)
+	@MICROPY_UNIX=$(UNIX_FIRMWARE) MICROPY_QEMU=$(QEMU_FIRMWARE) MICROPY_DIR=$(MICROPY_DIR) \
+	  $(PYTHON) -m pytest $(PYTEST_ARGS)
 
 # --- ws_mask C core: fuzzing -------------------------------------------------
 
@@ -177,7 +202,7 @@ docs: venv
 # --- housekeeping -----------------------------------------------------------
 
 clean:
-	rm -rf $(BUILD)/unix $(BUILD)/mpy-cross $(BUILD)/esp32
+	rm -rf $(BUILD)/unix $(BUILD)/mpy-cross $(BUILD)/qemu $(BUILD)/esp32
 
 distclean:
 	rm -rf $(BUILD)
