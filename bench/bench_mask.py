@@ -13,6 +13,7 @@ reference). Best of several timed runs; every ratio printed comes from this
 one run. Nothing is asserted.
 """
 import gc
+import json
 import sys
 import time
 
@@ -155,6 +156,11 @@ def main():
             else:
                 cells.append('{:>17}'.format('-'))
         print('{:>8} '.format(fmt_size(n)) + ' '.join(cells))
+    # One machine-readable line for ci/bench.sh and bench/report.py.
+    print('RESULT ' + json.dumps({
+        'bench': 'mask', 'unit': 'MB/s',
+        'machine': getattr(sys.implementation, '_machine', sys.platform),
+        'results': [{'size': n, 'mbps': r} for n, r in results]}))
 
 
 main()

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Run benchmarks and keep their output in build/bench/NAME.txt.
+# Run benchmarks and keep their output in build/bench/NAME.txt, their
+# `RESULT {json}` line in build/bench/NAME.json; then bench/report.py merges
+# those into build/bench/results.json and plots build/bench/throughput.png.
 #
 #   ci/bench.sh FIRMWARE PYTHON [bench/bench_NAME.py...]   (default: all)
 #
@@ -29,4 +31,8 @@ for script in "$@"; do
     else
         MICROPY_UNIX=$firmware "$python" "$script"
     fi | tee "$BUILD_DIR/bench/$name.txt"
+    grep '^RESULT ' "$BUILD_DIR/bench/$name.txt" | tail -n 1 | cut -c8- \
+        > "$BUILD_DIR/bench/$name.json" || true
+    [ -s "$BUILD_DIR/bench/$name.json" ] || die "$script printed no RESULT line"
 done
+"$python" bench/report.py "$BUILD_DIR/bench"
