@@ -555,23 +555,35 @@ def _valid_key(key):
     return len(binascii.a2b_base64(key)) == 16
 
 
-async def _version_header(request, response):
-    if response.status_code == 426 and \
-            getattr(request.g, '_ws_version', False):
-        response.headers['Sec-WebSocket-Version'] = '13'
+async def _after_error(request, response):
+    """Microdot's error-response hook, installed by this module.
+
+    Nothing may be written on a socket a WebSocket has taken over (a
+    handler that lets :exc:`WebSocketError` escape ends up here), and a
+    ``426`` answer to an upgrade names the version this server speaks.
+    """
+    if request is not None:
+        if getattr(request.g, '_ws_upgraded', False):
+            return Response.already_handled
+        if response.status_code == 426 and \
+                getattr(request.g, '_ws_version', False):
+            response.headers['Sec-WebSocket-Version'] = '13'
     return response
+
+
+def _hook(request):
+    handlers = request.app.after_error_request_handlers
+    if _after_error not in handlers:
+        handlers.append(_after_error)
 
 
 def _want_version_header(request):
     """Have the ``426`` response to ``request`` name the version we speak.
 
-    ``abort()`` cannot add headers, so an error-response hook on the app
-    adds it (installed once per app).
+    ``abort()`` cannot add headers: the error-response hook does.
     """
     request.g._ws_version = True
-    handlers = request.app.after_error_request_handlers
-    if _version_header not in handlers:
-        handlers.append(_version_header)
+    _hook(request)
 
 
 async def websocket_upgrade(request):
@@ -592,6 +604,8 @@ async def websocket_upgrade(request):
     """
     ws = WebSocket(request)
     await ws.handshake()
+    request.g._ws_upgraded = True
+    _hook(request)
 
     @request.after_request
     async def after_request(request, response):
