@@ -249,35 +249,42 @@ class WebSocket:
                     payload, state = await self._read_payload(hlen, length,
                                                               text, state)
 
-                if fin and frag is None:
-                    if text:
-                        if state:
-                            await self._fail(1007, 'invalid UTF-8')
-                        return str(payload, 'utf-8')
-                    if self.binary_type is bytearray and \
-                            isinstance(payload, bytearray):
-                        return payload   # read into its own buffer: no copy
-                    return self.binary_type(payload)
-                # A fragment: keep its payload (the receive buffer's part
-                # copied) and join the pieces once, at the end.
-                if not isinstance(payload, bytearray):
-                    payload = bytes(payload)
-                if frag is None:
-                    self._frag = frag = [payload]
-                    self._frag_opcode = opcode
-                else:
-                    frag.append(payload)
-                self._flen = total
-                self._utf8 = state
-                if fin:
+                # Too little memory for the message (or its copy as str or
+                # bytes) is a message too big to process (RFC 6455 7.4.1).
+                try:
+                    if fin and frag is None:
+                        if text:
+                            if state:
+                                await self._fail(1007, 'invalid UTF-8')
+                            return str(payload, 'utf-8')
+                        if self.binary_type is bytearray and \
+                                isinstance(payload, bytearray):
+                            return payload   # its own buffer: no copy
+                        return self.binary_type(payload)
+                    # A fragment: keep its payload (the receive buffer's part
+                    # copied) and join the pieces once, at the end.
+                    if not isinstance(payload, bytearray):
+                        payload = bytes(payload)
+                    if frag is None:
+                        self._frag = frag = [payload]
+                        self._frag_opcode = opcode
+                    else:
+                        frag.append(payload)
+                    self._flen = total
+                    self._utf8 = state
+                    if fin:
+                        self._frag = None
+                        msg = b''.join(frag)
+                        if text:
+                            if state:
+                                await self._fail(1007, 'invalid UTF-8')
+                            return str(msg, 'utf-8')   # MicroPython: no copy
+                        if self.binary_type is bytearray:
+                            return bytearray(msg)
+                        return msg
+                except MemoryError:
                     self._frag = None
-                    msg = b''.join(frag)
-                    if text:
-                        if state:
-                            await self._fail(1007, 'invalid UTF-8')
-                        return str(msg, 'utf-8')   # MicroPython: no copy
-                    return bytearray(msg) if self.binary_type is bytearray \
-                        else msg
+                    await self._fail(1009, 'Message too large')
         finally:
             self._reading = False
 
@@ -359,7 +366,10 @@ class WebSocket:
         mv = self._mv
         start = self._pos + hlen
         key = mv[start - 4:start]
-        data = bytearray(length)
+        try:
+            data = bytearray(length)
+        except MemoryError:
+            await self._fail(1009, 'Message too large', hlen + length)
         view = memoryview(data)
         done = self._end - start
         phase = 0
