@@ -24,10 +24,17 @@ HTTP_PORT ?= 8080
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k handshake -x"`.
 PYTEST_ARGS ?=
 
+# `make fuzz` runs each libFuzzer target of ws_mask this long.
+FUZZ_SECONDS ?= 60
+
+# Benchmarks `make bench` runs (default: every bench/bench_*.py).
+BENCH ?=
+
 export BUILD_DIR := $(BUILD)
 
 .DEFAULT_GOAL := unix
 .PHONY: help deps micropython microdot venv mpy-cross unix run test clean distclean
+.PHONY: fuzz xtensa-check bench
 
 help:
 	@echo "Targets:"
@@ -39,6 +46,9 @@ help:
 	@echo "  microdot     unpack upstream Microdot $(MICRODOT_VERSION) from PyPI into build/microdot"
 	@echo "  venv         build/venv with the pinned host tools (requirements.txt)"
 	@echo "  mpy-cross    build/mpy-cross/mpy-cross"
+	@echo "  fuzz         fuzz ws_mask's C core, FUZZ_SECONDS=$(FUZZ_SECONDS) per target (clang)"
+	@echo "  xtensa-check compile ws_mask with xtensa-lx106-elf-gcc -Werror, print code sizes"
+	@echo "  bench        run the benchmarks (BENCH=bench/bench_mask.py for one); output in build/bench/"
 	@echo "  clean        remove build products, keep fetched sources and the venv"
 	@echo "  distclean    remove build/ entirely"
 	@echo "Variables: MICROPY_DIR=$(MICROPY_DIR)"
@@ -90,8 +100,27 @@ run: unix
 
 # --- tests ------------------------------------------------------------------
 
-test: unix venv
-	@MICROPY_UNIX=$(UNIX_FIRMWARE) $(PYTHON) -m pytest $(PYTEST_ARGS)
+test: unix venv xtensa-check
+	@ci/deps.sh fuzz format
+	@MICROPY_UNIX=$(UNIX_FIRMWARE) MICROPY_DIR=$(MICROPY_DIR) $(PYTHON) -m pytest $(PYTEST_ARGS)
+
+# --- ws_mask C core: fuzzing -------------------------------------------------
+
+fuzz:
+	@ci/deps.sh fuzz
+	@$(MAKE) -s -C fuzz run BUILD=$(BUILD)/fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+# Builds nothing to flash: proves the module compiles warning-free for Xtensa
+# and keeps its size in view (ci/xtensa-check/Makefile says how).
+xtensa-check: micropython
+	@ci/deps.sh xtensa
+	@$(MAKE) -s -C ci/xtensa-check BUILD_VERBOSE=0 MICROPY_DIR=$(MICROPY_DIR) \
+	  BUILD=$(BUILD)/xtensa-check
+
+# --- benchmarks (never part of `test`) ------------------------------------------
+
+bench: unix venv
+	@ci/bench.sh $(UNIX_FIRMWARE) $(PYTHON) $(BENCH)
 
 # --- housekeeping -----------------------------------------------------------
 

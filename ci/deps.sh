@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages a build step needs, and nothing else.
 #
-#   ci/deps.sh GROUP...    groups: unix fetch qemu xtensa fuzz browser all
+#   ci/deps.sh GROUP...    groups: unix fetch qemu xtensa fuzz format browser all
 #
 # Quiet when everything is present. As root it runs `apt-get update` once and
 # installs what is missing; otherwise it prints the exact command to run.
@@ -12,11 +12,12 @@ packages_for() {
         unix)    echo build-essential pkgconf libmbedtls-dev ;;
         fetch)   echo dpkg-dev xz-utils ;;
         qemu)    echo gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm ;;
-        xtensa)  echo gcc-xtensa-lx106 ;;
+        xtensa)  echo gcc-xtensa-lx106 picolibc-xtensa-lx106-elf ;;
         fuzz)    echo clang libclang-rt-dev ;;
+        format)  echo uncrustify ;;
         browser) echo chromium ;;
-        all)     for g in unix fetch qemu xtensa fuzz browser; do packages_for $g; done ;;
-        *)       die "unknown package group '$1' (unix fetch qemu xtensa fuzz browser all)" ;;
+        all)     for g in unix fetch qemu xtensa fuzz format browser; do packages_for $g; done ;;
+        *)       die "unknown package group '$1' (unix fetch qemu xtensa fuzz format browser all)" ;;
     esac
 }
 

@@ -127,13 +127,14 @@ def _nbytes(buf, mv):
 
 def _bytes_view(buf, mv, n):
     """A writable memoryview of the ``n`` bytes of ``buf``."""
-    if len(mv) == n:
-        return mv
     try:
         return mv.cast('B')   # CPython
     except AttributeError:
-        import uctypes
-        return memoryview(uctypes.bytearray_at(uctypes.addressof(buf), n))
+        pass
+    if len(mv) == n:
+        return mv
+    import uctypes
+    return memoryview(uctypes.bytearray_at(uctypes.addressof(buf), n))
 
 
 def _key(key):

@@ -57,7 +57,7 @@ static mp_obj_t ws_mask_mask(size_t n_args, const mp_obj_t *pos_args, mp_map_t *
     }
     return MP_OBJ_NEW_SMALL_INT(ws_mask(buf.buf, buf.len, key, (unsigned)offset));
 }
-static MP_DEFINE_CONST_FUN_OBJ_KW(ws_mask_mask_obj, 2, ws_mask_mask);
+static MP_DEFINE_CONST_FUN_OBJ_KW(ws_mask_mask_obj, 0, ws_mask_mask);
 
 // parse_header(buf) -> None | (fin, opcode, masked, length, header_len)
 static mp_obj_t ws_mask_parse_header(mp_obj_t buf_in) {
@@ -144,7 +144,7 @@ static mp_obj_t ws_mask_build_header(size_t n_args, const mp_obj_t *pos_args, mp
     }
     return MP_OBJ_NEW_SMALL_INT(n);
 }
-static MP_DEFINE_CONST_FUN_OBJ_KW(ws_mask_build_header_obj, 3, ws_mask_build_header);
+static MP_DEFINE_CONST_FUN_OBJ_KW(ws_mask_build_header_obj, 0, ws_mask_build_header);
 
 // utf8_validate(buf, state=0) -> 0 complete, > 0 inside a code point, -1 invalid
 static mp_obj_t ws_mask_utf8_validate(size_t n_args, const mp_obj_t *pos_args, mp_map_t *kw_args) {
@@ -164,7 +164,7 @@ static mp_obj_t ws_mask_utf8_validate(size_t n_args, const mp_obj_t *pos_args, m
     }
     return MP_OBJ_NEW_SMALL_INT(ws_utf8_validate(buf.buf, buf.len, (int)state));
 }
-static MP_DEFINE_CONST_FUN_OBJ_KW(ws_mask_utf8_validate_obj, 1, ws_mask_utf8_validate);
+static MP_DEFINE_CONST_FUN_OBJ_KW(ws_mask_utf8_validate_obj, 0, ws_mask_utf8_validate);
 
 static const mp_rom_map_elem_t ws_mask_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_ws_mask) },

@@ -1,0 +1,1 @@
+// No HAL: nothing here is linked or run.

@@ -1,0 +1,982 @@
+"""ws_mask: the C module and its pure-Python twin against the same vectors.
+
+Vectors are generated here in CPython; a small driver runs each batch of
+calls inside the unix firmware (or in this CPython process, for the twin
+under CPython) and reports results, exceptions and the buffers afterwards.
+Every result is checked against an oracle that does not share code with
+either implementation: a byte-wise XOR reference, frames built and parsed by
+``websockets`` and ``wsproto``, RFC 6455's header layout written out with
+``struct``, and CPython's strict UTF-8 decoder.
+
+As in websockets' ``SpeedupsTests(ApplyMaskTests)``, one class holds the
+tests; each subclass plugs in one implementation:
+
+* ``TestCModule``: ``ws_mask`` (usermod/ws_mask) in the firmware;
+* ``TestTwinViper``: ``microdot._ws_mask`` with its viper loops;
+* ``TestTwinBigInt``: the same module with viper switched off;
+* ``TestTwinCPython``: ``frozen/microdot/_ws_mask.py`` under CPython.
+"""
+import contextlib
+import functools
+import hashlib
+import importlib.util
+import io
+import itertools
+import json
+import os
+import random
+import struct
+import subprocess
+import sys
+
+import pytest
+from websockets.exceptions import ProtocolError
+from websockets.frames import Frame, Opcode
+from wsproto.frame_protocol import FrameProtocol
+
+from conftest import BUILD, ROOT
+
+TWIN_PATH = os.path.join(ROOT, 'frozen', 'microdot', '_ws_mask.py')
+
+# Runs in the firmware and in CPython: decodes a call's arguments, calls the
+# implementation, reports what happened. Buffers over 1 KiB come back as a
+# SHA-256 digest.
+DRIVER = r'''
+import binascii
+import hashlib
+import json
+import sys
+try:
+    import array
+except ImportError:
+    array = None
+
+
+def _hex(b):
+    return binascii.hexlify(b).decode()
+
+
+def _pattern(hexblock, n):
+    block = binascii.unhexlify(hexblock)
+    return bytearray((block * (n // len(block) + 1))[:n])
+
+
+def decode(v, keep):
+    if not isinstance(v, list):
+        return v
+    tag = v[0]
+    if tag == 'b':
+        return binascii.unhexlify(v[1])
+    if tag == 'arr':
+        o = array.array(v[1], binascii.unhexlify(v[2]))
+    elif tag in ('ba', 'mv'):
+        o = bytearray(binascii.unhexlify(v[1]))
+    else:  # 'pat', 'mvpat': a block repeated to a length
+        o = _pattern(v[1], v[2])
+    keep.append(o)
+    if tag == 'mv':
+        return memoryview(o)[v[2]:v[3]]
+    if tag == 'mvpat':
+        return memoryview(o)[v[3]:v[4]]
+    return o
+
+
+def digest(o):
+    b = bytes(o)
+    if len(b) > 1024:
+        return 'sha256:' + _hex(hashlib.sha256(b).digest())
+    return _hex(b)
+
+
+def encode(r):
+    if isinstance(r, tuple):
+        return [encode(x) for x in r]
+    return r
+
+
+def run(mod, call):
+    name, args, kwargs = call
+    keep = []
+    args = [decode(a, keep) for a in args]
+    kwargs = dict((k, decode(v, keep)) for k, v in kwargs.items())
+    try:
+        r = {'r': encode(getattr(mod, name)(*args, **kwargs))}
+    except Exception as e:
+        r = {'e': type(e).__name__, 'm': str(e)}
+    r['bufs'] = [digest(o) for o in keep]
+    return r
+
+
+def load(kind):
+    if kind == 'c':
+        import ws_mask
+        return ws_mask
+    from microdot import _ws_mask
+    if kind == 'bigint':
+        _ws_mask._viper_mask = _ws_mask._viper_utf8 = None
+    elif _ws_mask._viper_mask is None or _ws_mask._viper_utf8 is None:
+        raise SystemExit('viper loops did not compile')
+    return _ws_mask
+'''
+
+# The script that runs a JSON file of calls: driver.py KIND CALLS.json
+DRIVER_MAIN = '''
+mod = load(sys.argv[1])
+with open(sys.argv[2]) as f:
+    calls = json.load(f)
+for c in calls:
+    print(json.dumps(run(mod, c)))
+'''
+
+KEY = bytes.fromhex('37fa213d')
+rng = random.Random(6455)
+
+
+def rbytes(n):
+    return rng.randbytes(n)
+
+
+def ref_mask(data, key, offset=0):
+    """The byte-wise reference: RFC 6455 5.3, j = i MOD 4."""
+    return bytes(b ^ key[(i + offset) % 4] for i, b in enumerate(data))
+
+
+def sha(data):
+    if len(data) > 1024:
+        return 'sha256:' + hashlib.sha256(data).hexdigest()
+    return data.hex()
+
+
+# --- argument encoders (see DRIVER.decode) ----------------------------------
+
+def B(data):
+    return ['b', bytes(data).hex()]
+
+
+def BA(data):
+    return ['ba', bytes(data).hex()]
+
+
+def MV(data, start, stop):
+    return ['mv', bytes(data).hex(), start, stop]
+
+
+def ARR(typecode, data):
+    return ['arr', typecode, bytes(data).hex()]
+
+
+BLOCK = rbytes(251)   # prime length: never lines up with words
+
+
+def PAT(n):
+    return ['pat', BLOCK.hex(), n]
+
+
+def pattern(n):
+    return (BLOCK * (n // len(BLOCK) + 1))[:n]
+
+
+def call(name, *args, **kwargs):
+    return [name, list(args), kwargs]
+
+
+# --- oracles -----------------------------------------------------------------
+
+# Continuation bytes at the edges of every range RFC 3629 allows after a
+# lead byte (80-BF, A0-BF, 80-9F, 90-BF, 80-8F).
+_EDGES = [bytes([b]) for b in (0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf)]
+
+
+@functools.lru_cache(maxsize=None)
+def utf8_can_complete(prefix):
+    """Whether CPython's strict decoder accepts ``prefix`` plus some tail.
+
+    A code point has at most 3 bytes after its lead, so tails of 0-3
+    continuation bytes at the range edges decide it.
+    """
+    for n in range(4):
+        for tail in itertools.product(_EDGES, repeat=n):
+            try:
+                (prefix + b''.join(tail)).decode('utf-8')
+                return True
+            except UnicodeDecodeError:
+                pass
+    return False
+
+
+def utf8_oracle(data):
+    """(expected result, first failing index) by CPython's strict decoder.
+
+    0 if ``data`` is complete valid UTF-8; 'partial' if it is a valid prefix
+    that ends inside a code point; -1 otherwise, with the index of the first
+    byte after which no continuation could make it valid. (The decoder
+    alone is not enough: CPython's incremental decoder accepts ED A0 as a
+    prefix although no surrogate can follow.)
+    """
+    try:
+        data.decode('utf-8')
+        return 0, None
+    except UnicodeDecodeError:
+        pass
+    for i in range(len(data)):
+        if not utf8_can_complete(data[:i + 1]):
+            return -1, i
+    return 'partial', None
+
+
+def ref_header(opcode, length, fin=True, key=None):
+    """RFC 6455 5.2's header layout, shortest length encoding."""
+    b0 = (0x80 if fin else 0) | opcode
+    m = 0x80 if key is not None else 0
+    if length <= 125:
+        h = struct.pack('!BB', b0, m | length)
+    elif length <= 0xffff:
+        h = struct.pack('!BBH', b0, m | 126, length)
+    else:
+        h = struct.pack('!BBQ', b0, m | 127, length)
+    return h + (key or b'')
+
+
+def websockets_verdict(frame_bytes):
+    """Parse a whole frame with websockets: a Frame, or 'error'."""
+    masked = bool(frame_bytes[1] & 0x80)
+    pos = 0
+
+    def read_exact(n):
+        nonlocal pos
+        if pos + n > len(frame_bytes):
+            raise EOFError
+        pos += n
+        return frame_bytes[pos - n:pos]
+        yield  # a generator-based coroutine, as websockets expects
+
+    gen = Frame.parse(read_exact, mask=masked, extensions=None)
+    try:
+        next(gen)
+    except StopIteration as stop:
+        return stop.value
+    except ProtocolError:
+        return 'error'
+    raise AssertionError('websockets wanted more data')
+
+
+# Each rule parse_header/build_header enforce, and the message naming it.
+RULES = {
+    'rsv': 'rsv bit set',
+    'opcode': 'reserved opcode',
+    'control_fin': 'fragmented control frame',
+    'control_length': 'control frame too long',
+    'length': 'length too large',
+}
+
+
+def rule_broken(b0, b1, ext=b''):
+    """The first rule a header breaks, straight from RFC 6455 5.2/5.5."""
+    opcode = b0 & 0x0f
+    if b0 & 0x70:
+        return 'rsv'
+    if opcode in (3, 4, 5, 6, 7, 11, 12, 13, 14, 15):
+        return 'opcode'
+    if opcode >= 8 and not b0 & 0x80:
+        return 'control_fin'
+    if opcode >= 8 and b1 & 0x7f > 125:
+        return 'control_length'
+    if b1 & 0x7f == 127 and ext and ext[0] & 0x80:
+        return 'length'
+    return None
+
+
+# --- the tests ---------------------------------------------------------------
+
+class WsMaskContract:
+    """The ws_mask API contract; subclasses say which implementation runs.
+
+    ``kind``: 'c', 'viper' or 'bigint' (in the firmware) or 'cpython'.
+    """
+
+    kind = None
+
+    @pytest.fixture(autouse=True)
+    def _runner(self, request, tmp_path_factory):
+        self.tmp = tmp_path_factory.mktemp('ws_mask')
+        if self.kind == 'cpython':
+            self.ns = {'__name__': 'driver'}
+            exec(DRIVER, self.ns)
+            spec = importlib.util.spec_from_file_location('_ws_mask',
+                                                          TWIN_PATH)
+            self.mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(self.mod)
+        else:
+            self.run_mpy = request.getfixturevalue('run_mpy')
+            self.driver = self.tmp / 'driver.py'
+            self.driver.write_text(DRIVER + DRIVER_MAIN)
+
+    def run(self, calls):
+        """Run calls in the implementation; return one result per call."""
+        if self.kind == 'cpython':
+            # Through JSON both ways, exactly as the firmware sees them.
+            calls = json.loads(json.dumps(calls))
+            return [json.loads(json.dumps(self.ns['run'](self.mod, c)))
+                    for c in calls]
+        path = self.tmp / 'calls.json'
+        path.write_text(json.dumps(calls))
+        r = self.run_mpy(script=str(self.driver),
+                         args=[self.kind, str(path)],
+                         firmware_args=['-X', 'heapsize=64M'], timeout=120)
+        assert r.returncode == 0, r.stderr + r.stdout[-2000:]
+        out = [json.loads(line) for line in r.stdout.splitlines()]
+        assert len(out) == len(calls)
+        return out
+
+    def ok(self, result):
+        assert 'e' not in result, result
+        return result['r']
+
+    def error(self, result, exc_type, message):
+        assert result.get('e') == exc_type, result
+        if message is not None:
+            assert result['m'] == message, result
+
+    # --- mask -----------------------------------------------------------
+
+    def test_mask_matches_bytewise_reference(self):
+        cases = []
+        for n in range(301):
+            for offset in range(4):
+                data, key = rbytes(n), rbytes(4)
+                cases.append((data, key, offset))
+        calls = [call('mask', BA(d), B(k), o) for d, k, o in cases]
+        for (d, k, o), res in zip(cases, self.run(calls)):
+            assert self.ok(res) == (o + len(d)) % 4
+            assert res['bufs'] == [ref_mask(d, k, o).hex()], (len(d), o)
+
+    def test_mask_memoryview_slices_at_every_alignment(self):
+        # A slice at start s of a fresh bytearray sits at every address
+        # modulo 8; the bytes around the slice must not change.
+        cases = []
+        for start in range(8):
+            for n in list(range(0, 40)) + [63, 64, 65, 127, 128, 129, 1000]:
+                for offset in range(4):
+                    whole = rbytes(start + n + 9)
+                    cases.append((whole, start, n, offset))
+        calls = [call('mask', MV(w, s, s + n), B(KEY), o)
+                 for w, s, n, o in cases]
+        for (w, s, n, o), res in zip(cases, self.run(calls)):
+            assert self.ok(res) == (o + n) % 4
+            expected = w[:s] + ref_mask(w[s:s + n], KEY, o) + w[s + n:]
+            assert res['bufs'] == [sha(expected)], (s, n, o)
+
+    def test_mask_large_buffers(self):
+        cases = [(n, s, o) for n in (4095, 4096, 65536, 65536 + 5,
+                                     (1 << 20) + 3)
+                 for s, o in ((0, 0), (3, 1), (5, 2))]
+        calls = [call('mask', ['mvpat', BLOCK.hex(), n + 8, s, s + n],
+                      B(KEY), o)
+                 for n, s, o in cases]
+        for (n, s, o), res in zip(cases, self.run(calls)):
+            assert self.ok(res) == (o + n) % 4
+            whole = pattern(n + 8)
+            expected = whole[:s] + ref_mask(whole[s:s + n], KEY, o) + \
+                whole[s + n:]
+            assert res['bufs'] == [sha(expected)], (n, s, o)
+
+    def test_mask_in_pieces_keeps_the_key_phase(self):
+        # Unmasking a payload as several reads: each call continues from
+        # the phase the previous one returned.
+        data = rbytes(1000)
+        cuts = [0, 1, 2, 7, 8, 13, 100, 555, 556, 999, 1000]
+        code = '''
+mod = load({kind!r})
+buf = bytearray({data!r})
+phase = 0
+cuts = {cuts!r}
+for a, b in zip(cuts, cuts[1:]):
+    phase = mod.mask(memoryview(buf)[a:b], {key!r}, phase)
+print(phase, _hex(buf))
+'''.format(kind=self.kind, data=data, cuts=cuts, key=KEY)
+        out = self.exec_code(code)
+        phase, hexbuf = out.split()
+        assert int(phase) == len(data) % 4
+        assert bytes.fromhex(hexbuf) == ref_mask(data, KEY)
+
+    def exec_code(self, code):
+        """Run a script with the driver's helpers in the implementation."""
+        if self.kind == 'cpython':
+            out = io.StringIO()
+            ns = dict(self.ns, load=lambda kind: self.mod)
+            with contextlib.redirect_stdout(out):
+                exec(code, ns)
+            return out.getvalue()
+        r = self.run_mpy(code=DRIVER + code)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    def test_mask_buffer_types(self):
+        data = rbytes(23)
+        calls = [
+            call('mask', BA(data), B(KEY)),
+            call('mask', ARR('B', data), B(KEY), 3),
+            call('mask', ARR('b', data), B(KEY), 2),
+            call('mask', ARR('i', data[:20]), B(KEY), 1),
+            call('mask', ARR('H', data[:22]), B(KEY), 0),
+            call('mask', BA(data), BA(KEY), offset=2),
+            call('mask', BA(data), MV(b'..' + KEY, 2, 6), 1),
+            call('mask', buf=BA(data), key=B(KEY), offset=1),
+        ]
+        res = self.run(calls)
+        assert self.ok(res[0]) == 23 % 4
+        assert res[0]['bufs'] == [ref_mask(data, KEY).hex()]
+        assert res[1]['bufs'] == [ref_mask(data, KEY, 3).hex()]
+        assert res[2]['bufs'] == [ref_mask(data, KEY, 2).hex()]
+        # Multi-byte items: masked as the bytes in memory; the returned
+        # phase counts bytes.
+        assert self.ok(res[3]) == (1 + 20) % 4
+        assert res[3]['bufs'] == [ref_mask(data[:20], KEY, 1).hex()]
+        assert self.ok(res[4]) == 22 % 4
+        assert res[4]['bufs'] == [ref_mask(data[:22], KEY).hex()]
+        for r, offset in zip(res[5:], (2, 1, 1)):
+            assert self.ok(r) == (offset + 23) % 4
+            assert r['bufs'][0] == ref_mask(data, KEY, offset).hex()
+
+    def test_mask_errors(self):
+        data = rbytes(10)
+        calls = [
+            call('mask', B(data), B(KEY)),           # read-only
+            call('mask', B(b''), B(KEY)),            # read-only, empty
+            call('mask', 'text', B(KEY)),            # str: read-only
+            call('mask', 5, B(KEY)),                 # not a buffer
+            call('mask', BA(data), B(KEY[:3])),
+            call('mask', BA(data), B(KEY + b'x')),
+            call('mask', BA(data), B(b'')),
+            call('mask', BA(data), B(KEY), 4),
+            call('mask', BA(data), B(KEY), -1),
+            call('mask', BA(b''), B(KEY), 4),
+        ]
+        res = self.run(calls)
+        for r in res[:4]:
+            self.error(r, 'TypeError', None)
+        for r in res[4:7]:
+            self.error(r, 'ValueError', 'key must be 4 bytes')
+        for r in res[7:]:
+            self.error(r, 'ValueError', 'offset must be 0-3')
+        # A failed call leaves the buffer alone.
+        for r in res[4:9]:
+            assert r['bufs'][0] == data.hex()
+
+    # --- headers ---------------------------------------------------------
+
+    LENGTHS = [0, 1, 124, 125, 126, 127, 1000, 65535, 65536, 65537,
+               2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 62,
+               2 ** 63 - 1]
+
+    def header_cases(self):
+        cases = []
+        for opcode in (0x0, 0x1, 0x2, 0x8, 0x9, 0xa):
+            for length in self.LENGTHS:
+                if opcode >= 8 and length > 125:
+                    continue
+                for fin in (True, False):
+                    if opcode >= 8 and not fin:
+                        continue
+                    for key in (None, rbytes(4)):
+                        cases.append((opcode, length, fin, key))
+        return cases
+
+    def test_build_header_matches_rfc_layout(self):
+        cases = self.header_cases()
+        calls = []
+        for opcode, length, fin, key in cases:
+            kwargs = {'fin': fin}
+            if key is not None:
+                kwargs['key'] = B(key)
+            calls.append(['build_header', [BA(bytes(14)), opcode, length],
+                          kwargs])
+        for (opcode, length, fin, key), res in zip(cases, self.run(calls)):
+            expected = ref_header(opcode, length, fin, key)
+            assert self.ok(res) == len(expected)
+            assert res['bufs'][0] == (expected + bytes(14 - len(expected))
+                                      ).hex()
+
+    def test_build_header_matches_websockets_frames(self):
+        # Whole frames from websockets; their header must equal ours.
+        cases = []
+        for opcode in (Opcode.CONT, Opcode.TEXT, Opcode.BINARY):
+            for length in (0, 125, 126, 127, 65535, 65536):
+                for fin in (True, False):
+                    cases.append((opcode, length, fin))
+        for opcode in (Opcode.CLOSE, Opcode.PING, Opcode.PONG):
+            for length in (0, 2, 125):
+                cases.append((opcode, length, True))
+        calls, frames = [], []
+        for opcode, length, fin in cases:
+            payload = b'x' * length
+            frame = Frame(opcode, payload, fin).serialize(mask=True)
+            key = frame[-length - 4:len(frame) - length]
+            frames.append((frame[:len(frame) - length],
+                           Frame(opcode, payload, fin).serialize(mask=False)))
+            calls.append(call('build_header', BA(bytes(14)), int(opcode),
+                              length, fin=fin, key=B(key)))
+            calls.append(call('build_header', BA(bytes(14)), int(opcode),
+                              length, fin=fin))
+        res = self.run(calls)
+        for i, (masked_hdr, plain_frame) in enumerate(frames):
+            length = cases[i][1]
+            plain_hdr = plain_frame[:len(plain_frame) - length]
+            assert self.ok(res[2 * i]) == len(masked_hdr)
+            assert bytes.fromhex(res[2 * i]['bufs'][0])[:len(masked_hdr)] \
+                == masked_hdr
+            assert self.ok(res[2 * i + 1]) == len(plain_hdr)
+            assert bytes.fromhex(res[2 * i + 1]['bufs'][0])[
+                :len(plain_hdr)] == plain_hdr
+
+    def test_parse_header_round_trip_and_every_truncation(self):
+        cases = self.header_cases()
+        calls, expect = [], []
+        for opcode, length, fin, key in cases:
+            h = ref_header(opcode, length, fin, key)
+            want = [fin, opcode, key is not None, length, len(h)]
+            for i in range(len(h)):
+                calls.append(call('parse_header', B(h[:i])))
+                expect.append(None)
+            calls.append(call('parse_header', B(h)))
+            expect.append(want)
+            # Payload after the header is ignored; a bytearray and a
+            # memoryview slice work as well.
+            calls.append(call('parse_header', BA(h + b'payload')))
+            expect.append(want)
+            calls.append(call('parse_header', MV(b'..' + h + b'..', 2,
+                                                 len(h) + 4)))
+            expect.append(want)
+        for want, res in zip(expect, self.run(calls)):
+            assert self.ok(res) == want
+
+    def test_parse_frames_from_websockets_and_wsproto(self):
+        # Masked client frames and unmasked server frames of independent
+        # libraries: parse the header, unmask the payload with mask().
+        frames = []
+        client = FrameProtocol(client=True, extensions=[])
+        server = FrameProtocol(client=False, extensions=[])
+        for n in (0, 1, 5, 125, 126, 127, 300, 65535, 65536, 70000):
+            payload = rbytes(n)
+            # A fragmented client message, and a server frame.
+            frames.append((bytes(client.send_data(payload, fin=False)),
+                           2, False, payload))
+            frames.append((bytes(client.send_data(payload, fin=True)),
+                           0, True, payload))
+            frames.append((bytes(server.send_data(payload, fin=True)),
+                           2, True, payload))
+        text = 'Grüße, 世界 🎥' * 20
+        frames.append((bytes(client.send_data(text, fin=True)), 1, True,
+                       text.encode()))
+        frames.append((bytes(client.ping(b'ping!')), 9, True, b'ping!'))
+        frames.append((bytes(server.pong(b'')), 10, True, b''))
+        close = bytes(client.close(1001, 'going away'))
+        frames.append((close, 8, True, struct.pack('!H', 1001) +
+                       b'going away'))
+        for n in (0, 3, 126, 65536):
+            for opcode in (Opcode.TEXT, Opcode.BINARY):
+                payload = b'a' * n
+                for m in (True, False):
+                    frames.append((Frame(opcode, payload).serialize(mask=m),
+                                   int(opcode), True, payload))
+        calls = [call('parse_header', B(f)) for f, _, _, _ in frames]
+        parsed = [self.ok(r) for r in self.run(calls)]
+        calls = []
+        for (f, opcode, fin, payload), p in zip(frames, parsed):
+            p_fin, p_opcode, masked, length, hlen = p
+            assert (p_fin, p_opcode, length) == (fin, opcode, len(payload))
+            assert hlen + length == len(f)
+            assert masked == bool(f[1] & 0x80)
+            if masked:
+                key = f[hlen - 4:hlen]
+                calls.append(call('mask', BA(f[hlen:]), B(key)))
+            else:
+                assert f[hlen:] == payload
+        payloads = [f[3] for f, p in zip(frames, parsed) if p[2]]
+        assert len(payloads) > 20
+        for payload, r in zip(payloads, self.run(calls)):
+            assert r['bufs'] == [sha(payload)]
+
+    def test_parse_header_rules_agree_with_websockets(self):
+        # Every first byte with a range of second bytes: ws_mask rejects
+        # exactly the headers websockets rejects, naming the RFC rule.
+        cases = []
+        for b0 in range(256):
+            for b1 in (0, 5, 125, 126, 127):
+                for m in (0, 0x80):
+                    if b1 == 126:
+                        ext = b'\x00\x80'
+                    elif b1 == 127:
+                        ext = bytes(6) + b'\x01\x00'
+                    else:
+                        ext = b''
+                    h = bytes([b0, b1 | m]) + ext + (KEY if m else b'')
+                    length = struct.unpack('!Q', bytes(8 - len(ext)) +
+                                           ext)[0] if ext else b1
+                    cases.append((h, h + rbytes(length), b0, b1))
+        calls = [call('parse_header', B(h)) for h, _, _, _ in cases]
+        for (h, frame, b0, b1), res in zip(cases, self.run(calls)):
+            verdict = websockets_verdict(frame)
+            rule = rule_broken(b0, b1)
+            if verdict == 'error':
+                assert rule is not None, h.hex()
+                self.error(res, 'ValueError', RULES[rule])
+            else:
+                assert rule is None
+                assert self.ok(res) == [verdict.fin, int(verdict.opcode),
+                                        bool(h[1] & 0x80),
+                                        len(verdict.data), len(h)]
+
+    def test_parse_header_errors_as_soon_as_the_bytes_prove_them(self):
+        top = b'\x82\x7f\x80' + bytes(7)
+        calls = [
+            call('parse_header', B(b'\xc1')),           # RSV1, 1 byte
+            call('parse_header', B(b'\x83')),           # opcode 3
+            call('parse_header', B(b'\x8f\x00')),       # opcode 0xF
+            call('parse_header', B(b'\x09')),           # ping, FIN clear
+            call('parse_header', B(b'\x88\x7e')),       # close, len 126
+            call('parse_header', B(b'\x89\xfe\x00\x05')),
+            call('parse_header', B(top)),               # 2**63
+            call('parse_header', B(top + KEY)),
+            call('parse_header', B(b'\xff\xff' + bytes(12))),
+            call('parse_header', B(top[:9])),           # truncated: None
+            call('parse_header', B(b'\x82\x7f' + b'\x7f' + b'\xff' * 7)),
+            call('parse_header', B(b'\x81\x7e\x00\x05')),  # non-minimal
+            call('parse_header', B(b'\x81\x7f' + bytes(7) + b'\x05')),
+            call('parse_header', BA(b'\x80\x00')),      # cont, fin
+            call('parse_header', 12),
+        ]
+        res = self.run(calls)
+        self.error(res[0], 'ValueError', RULES['rsv'])
+        self.error(res[1], 'ValueError', RULES['opcode'])
+        self.error(res[2], 'ValueError', RULES['opcode'])
+        self.error(res[3], 'ValueError', RULES['control_fin'])
+        self.error(res[4], 'ValueError', RULES['control_length'])
+        self.error(res[5], 'ValueError', RULES['control_length'])
+        self.error(res[6], 'ValueError', RULES['length'])
+        self.error(res[7], 'ValueError', RULES['length'])
+        self.error(res[8], 'ValueError', RULES['rsv'])
+        assert self.ok(res[9]) is None
+        assert self.ok(res[10]) == [True, 2, False, 2 ** 63 - 1, 10]
+        assert self.ok(res[11]) == [True, 1, False, 5, 4]
+        assert self.ok(res[12]) == [True, 1, False, 5, 10]
+        assert self.ok(res[13]) == [True, 0, False, 0, 2]
+        self.error(res[14], 'TypeError', None)
+
+    def test_build_header_errors(self):
+        buf = BA(bytes(14))
+        calls = [
+            call('build_header', buf, 3, 0),
+            call('build_header', buf, 0xb, 0),
+            call('build_header', buf, 0xf, 0),
+            call('build_header', buf, 16, 0),
+            call('build_header', buf, -1, 0),
+            call('build_header', buf, 0x9, 0, fin=False),
+            call('build_header', buf, 0x8, 126),
+            call('build_header', buf, 0xa, 2 ** 40),
+            call('build_header', buf, 2, 2 ** 63),
+            call('build_header', buf, 2, 2 ** 64),
+            call('build_header', buf, 2, 2 ** 100),
+            call('build_header', buf, 2, -1),
+            call('build_header', buf, 2, -2 ** 70),
+            call('build_header', buf, 2, 5, key=B(b'abc')),
+            call('build_header', B(bytes(14)), 2, 5),
+            call('build_header', BA(bytes(13)), 2, 2 ** 16, key=B(KEY)),
+            call('build_header', BA(bytes(9)), 2, 2 ** 16),
+            call('build_header', BA(bytes(1)), 2, 0),
+            call('build_header', BA(bytes(2)), 2, 0),
+            call('build_header', BA(bytes(10)), 2, 2 ** 16),
+            call('build_header', buf, 2, 'ten'),
+            call('build_header', buf, 2, 5, key=B(KEY), fin=False),
+        ]
+        res = self.run(calls)
+        for r in res[:5]:
+            self.error(r, 'ValueError', RULES['opcode'])
+        self.error(res[5], 'ValueError', RULES['control_fin'])
+        self.error(res[6], 'ValueError', RULES['control_length'])
+        self.error(res[7], 'ValueError', RULES['control_length'])
+        for r in res[8:11]:
+            self.error(r, 'ValueError', RULES['length'])
+        for r in res[11:13]:
+            self.error(r, 'ValueError', 'negative length')
+        self.error(res[13], 'ValueError', 'key must be 4 bytes')
+        self.error(res[14], 'TypeError', None)
+        for r in res[15:18]:
+            self.error(r, 'ValueError', 'buffer too small')
+        for r in res[:18]:
+            # Nothing written on error.
+            for buf in r['bufs']:
+                assert set(bytes.fromhex(buf)) <= {0}
+        assert self.ok(res[18]) == 2
+        assert self.ok(res[19]) == 10
+        self.error(res[20], 'TypeError', None)
+        assert self.ok(res[21]) == 6
+        assert res[21]['bufs'][0][:12] == (b'\x02\x85' + KEY).hex()
+
+    # --- UTF-8 -----------------------------------------------------------
+
+    UTF8_VALID = [
+        b'', b'a', b'hello world', b'\x7f', b'\xc2\x80', b'\xdf\xbf',
+        b'\xe0\xa0\x80', b'\xed\x9f\xbf', b'\xee\x80\x80', b'\xef\xbf\xbf',
+        b'\xf0\x90\x80\x80', b'\xf4\x8f\xbf\xbf', b'\xf3\xbf\xbf\xbf',
+        'κόσμε'.encode(), 'Grüße, 世界 🎥 \U0010ffff'.encode(),
+        '\ufeff\ufffd\ufffe\uffff'.encode(),
+    ]
+    UTF8_INVALID = [
+        b'\x80', b'\xbf', b'\xc0\x80', b'\xc1\xbf', b'\xe0\x80\x80',
+        b'\xe0\x9f\xbf', b'\xf0\x80\x80\x80', b'\xf0\x8f\xbf\xbf',
+        b'\xed\xa0\x80', b'\xed\xbf\xbf', b'\xed\xa0\x80\xed\xb0\x80',
+        b'\xf4\x90\x80\x80', b'\xf5\x80\x80\x80', b'\xf7\xbf\xbf\xbf',
+        b'\xf8\x88\x80\x80\x80', b'\xfc\x84\x80\x80\x80\x80', b'\xfe',
+        b'\xff', b'\xc2\x41', b'\xe2\x82\x41', b'\xf0\x9f\x8e\x41',
+        b'\xe2\x28\xa1', b'abc\xc3\x28def', b'\xce\xba\xe1\xbd\xb9\xcf\x83'
+        b'\xce\xbc\xce\xb5\xed\xa0\x80edited', b'\xc2\xc2',
+        b'\xe2\x82\xac\x80', b'\xf4\x8f\xbf\xbf\xbf',
+    ]
+    UTF8_PARTIAL = [
+        b'\xc2', b'\xe0', b'\xe0\xa0', b'\xed', b'\xed\x9f', b'\xf0',
+        b'\xf0\x90', b'\xf0\x90\x80', b'\xf4', b'\xf4\x8f\xbf',
+        b'\xf1\x80\x80', 'héllo €'.encode()[:-1], b'abc\xe2\x82',
+    ]
+
+    def utf8_corpus(self):
+        corpus = self.UTF8_VALID + self.UTF8_INVALID + self.UTF8_PARTIAL
+        # Random sequences, mostly valid text with a corrupted byte.
+        chars = 'aé€𝄞\x00\x7f\u07ff\u0800\ud7ff\ue000\U00010000\U0010ffff'
+        for _ in range(150):
+            s = ''.join(rng.choice(chars) for _ in range(rng.randint(1, 9)))
+            b = bytearray(s.encode())
+            if rng.random() < 0.6:
+                b[rng.randrange(len(b))] = rng.getrandbits(8)
+            if rng.random() < 0.3:
+                b = b[:rng.randrange(len(b) + 1)]
+            corpus.append(bytes(b))
+        for _ in range(100):
+            corpus.append(rbytes(rng.randint(1, 6)))
+        return corpus
+
+    def test_utf8_corpus_vs_cpython_decoder(self):
+        corpus = self.utf8_corpus()
+        # Sanity of the hand-written lists themselves.
+        for b in self.UTF8_VALID:
+            assert utf8_oracle(b)[0] == 0
+        for b in self.UTF8_INVALID:
+            assert utf8_oracle(b)[0] == -1
+        for b in self.UTF8_PARTIAL:
+            assert utf8_oracle(b)[0] == 'partial'
+        calls = []
+        for b in corpus:
+            calls.append(call('utf8_validate', B(b)))
+            # Every prefix: finds where it fails (fail fast).
+            for i in range(len(b)):
+                calls.append(call('utf8_validate', B(b[:i + 1])))
+        res = iter(self.run(calls))
+        for b in corpus:
+            want, fail_at = utf8_oracle(b)
+            got = self.ok(next(res))
+            if want == 'partial':
+                assert got > 0, b
+            else:
+                assert got == want, b
+            for i in range(len(b)):
+                got = self.ok(next(res))
+                if fail_at is not None and i >= fail_at:
+                    assert got == -1, (b, i)
+                else:
+                    assert got >= 0, (b, i)
+
+    def test_utf8_split_at_every_position(self):
+        corpus = self.utf8_corpus()
+        calls = []
+        for b in corpus:
+            for k in range(len(b) + 1):
+                calls.append(call('utf8_validate', B(b[:k])))
+        first = [self.ok(r) for r in self.run(calls)]
+        calls = []
+        it = iter(first)
+        for b in corpus:
+            for k in range(len(b) + 1):
+                s = next(it)
+                if s >= 0:
+                    calls.append(call('utf8_validate', B(b[k:]), s))
+        second = iter(self.run(calls))
+        it = iter(first)
+        for b in corpus:
+            want, _ = utf8_oracle(b)
+            for k in range(len(b) + 1):
+                s = next(it)
+                got = self.ok(next(second)) if s >= 0 else -1
+                if want == 'partial':
+                    assert got > 0, (b, k)
+                else:
+                    assert got == want, (b, k)
+
+    def test_utf8_ascii_runs_at_every_alignment(self):
+        # The C code skips ASCII a word at a time: a bad or multi-byte
+        # sequence at any position of any alignment must still be seen.
+        cases = []
+        for start in range(8):
+            for pos in range(0, 41, 3):
+                for tail in (b'\x80', b'\xed\xa0\x80', b'\xc3\xa9',
+                             b'\xe2\x82'):
+                    text = b'x' * pos + tail + b'y' * (40 - pos)
+                    cases.append((start, text))
+        calls = [call('utf8_validate', MV(b'.' * s + t, s, s + len(t)))
+                 for s, t in cases]
+        for (s, t), res in zip(cases, self.run(calls)):
+            want, _ = utf8_oracle(t)
+            got = self.ok(res)
+            assert got == want if want != 'partial' else got > 0, (s, t)
+
+    def test_utf8_large_and_arguments(self):
+        text = ('Grüße, 世界 🎥 ' * 3000).encode()
+        bad = bytearray(text)
+        bad[-3] = 0xff
+        calls = [
+            call('utf8_validate', B(text)),
+            call('utf8_validate', BA(bad)),
+            call('utf8_validate', B(b'x' * 70000 + b'\xf0\x9f\x8e')),
+            call('utf8_validate', B(b'\x80'), 1),
+            call('utf8_validate', buf=B(b'\xbf'), state=1),
+            call('utf8_validate', B(b'a'), 8),
+            call('utf8_validate', B(b'a'), -1),
+            call('utf8_validate', 12),
+            call('utf8_validate', B(b'')),
+            call('utf8_validate', B(b''), 5),
+        ]
+        res = self.run(calls)
+        assert self.ok(res[0]) == 0
+        assert self.ok(res[1]) == -1
+        assert self.ok(res[2]) > 0
+        assert self.ok(res[3]) == 0
+        assert self.ok(res[4]) == 0
+        self.error(res[5], 'ValueError', 'invalid utf8 state')
+        self.error(res[6], 'ValueError', 'invalid utf8 state')
+        self.error(res[7], 'TypeError', None)
+        assert self.ok(res[8]) == 0
+        assert self.ok(res[9]) == 5
+
+
+class TestCModule(WsMaskContract):
+    kind = 'c'
+
+    def test_hot_path_allocates_nothing(self, run_mpy):
+        # With the heap locked any allocation raises MemoryError.
+        code = """
+import micropython, ws_mask
+buf = bytearray(70000)
+mv = memoryview(buf)
+piece = mv[3:1001]
+head = mv[:14]
+key = b'abcd'
+text = b'x' * 1000 + 'é€🎥'.encode()
+part = text[:-1]
+p = s = t = h = None
+micropython.heap_lock()
+try:
+    p = ws_mask.mask(buf, key)
+    p = ws_mask.mask(piece, key, p)
+    p = ws_mask.mask(piece, key, offset=p)
+    s = ws_mask.utf8_validate(text)
+    t = ws_mask.utf8_validate(part, 0)
+    h = ws_mask.build_header(head, 2, 70000, fin=True, key=key)
+    {extra}
+finally:
+    micropython.heap_unlock()
+print(p, s, t, h)
+"""
+        r = run_mpy(code=code.format(extra='pass'))
+        assert r.returncode == 0, r.stderr
+        # t: the last code point is one continuation byte short (state 1).
+        assert r.stdout.split() == [str((998 * 2) % 4), '0', '1', '14']
+        # The same script fails when something does allocate, so the lock
+        # is effective (parse_header returns a new tuple).
+        r = run_mpy(code=code.format(
+            extra='ws_mask.parse_header(head)'))
+        assert r.returncode != 0 and 'MemoryError' in r.stderr
+
+    def test_big_length_is_exact_on_parse(self, run_mpy):
+        r = run_mpy(code='import ws_mask\n'
+                    'h = ws_mask.parse_header(b"\\x82\\x7f" + bytes([0x7f]) + '
+                    'b"\\xff" * 7)\n'
+                    'print(h[3] == 2**63 - 1, type(h[3]) is int)')
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == ['True', 'True']
+
+
+class TestTwinViper(WsMaskContract):
+    kind = 'viper'
+
+
+class TestTwinBigInt(WsMaskContract):
+    kind = 'bigint'
+
+
+class TestTwinCPython(WsMaskContract):
+    kind = 'cpython'
+
+
+def test_c_and_twin_agree_on_mixed_calls(run_mpy, tmp_path):
+    """Bit-for-bit identical results, errors and states on random calls."""
+    calls = []
+    for _ in range(1500):
+        n = rng.randint(0, 20)
+        data = rbytes(n)
+        pick = rng.randrange(4)
+        if pick == 0:
+            calls.append(call('mask', BA(data), B(rbytes(rng.choice((3, 4, 4,
+                                                                     4)))),
+                              rng.randint(-1, 4)))
+        elif pick == 1:
+            calls.append(call('parse_header', B(data)))
+        elif pick == 2:
+            calls.append(call('build_header', BA(bytes(rng.randint(0, 14))),
+                              rng.randint(-1, 16),
+                              rng.choice((0, 125, 126, 2 ** 16, 2 ** 63, -1)),
+                              fin=rng.random() < 0.8,
+                              key=rng.choice((None, B(KEY), B(b'ab')))))
+        else:
+            calls.append(call('utf8_validate', B(data), rng.randint(-1, 8)))
+    path = tmp_path / 'calls.json'
+    path.write_text(json.dumps(calls))
+    driver = tmp_path / 'driver.py'
+    driver.write_text(DRIVER + DRIVER_MAIN)
+    outs = {}
+    for kind in ('c', 'viper', 'bigint'):
+        r = run_mpy(script=str(driver), args=[kind, str(path)])
+        assert r.returncode == 0, r.stderr
+        outs[kind] = [json.loads(line) for line in r.stdout.splitlines()]
+    ns = {'__name__': 'driver'}
+    exec(DRIVER, ns)
+    spec = importlib.util.spec_from_file_location('_ws_mask', TWIN_PATH)
+    twin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(twin)
+    outs['cpython'] = [json.loads(json.dumps(ns['run'](twin, c)))
+                       for c in json.loads(json.dumps(calls))]
+    assert len(outs['c']) == len(calls)
+    for kind in ('viper', 'bigint', 'cpython'):
+        for c, a, b in zip(calls, outs['c'], outs[kind]):
+            assert a == b, (kind, c)
+    # Not all errors: the mix exercises results as well.
+    kinds = [r.get('e', 'ok') for r in outs['c']]
+    assert kinds.count('ok') > 400 and kinds.count('ValueError') > 400
+
+
+def test_python_files_are_flake8_clean():
+    paths = [TWIN_PATH, __file__, os.path.join(ROOT, 'bench', 'bench_mask.py'),
+             os.path.join(ROOT, 'ci', 'xtensa-check', 'sizes.py')]
+    r = subprocess.run([sys.executable, '-m', 'flake8'] + paths,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_c_sources_follow_micropython_formatting():
+    # MicroPython's own uncrustify configuration (tools/codeformat.py).
+    cfg = os.path.join(os.environ.get('MICROPY_DIR', os.path.join(
+        BUILD, 'micropython-1.25.0')), 'tools', 'uncrustify.cfg')
+    assert os.path.isfile(cfg), 'set MICROPY_DIR to the MicroPython tree'
+    sources = [os.path.join(ROOT, 'usermod', 'ws_mask', name)
+               for name in ('ws_core.c', 'ws_core.h', 'modws_mask.c')]
+    r = subprocess.run(['uncrustify', '-c', cfg, '-lC', '--check', '-q']
+                       + sources, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
