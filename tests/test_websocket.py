@@ -586,6 +586,38 @@ def test_concurrent_senders_never_interleave_frames(srv):
         [bytes([i]) * 100000 for i in range(30)]
 
 
+def test_tight_send_loop_does_not_starve_other_clients(srv):
+    # A handler sending small frames as fast as the socket takes them (its
+    # client, a thread, drains them all the while) must let the other
+    # connections be served meanwhile, not only once it is done.
+    flood = RawClient(srv.port, '/flood?n=100000')
+    end = frame(TEXT, b'done', mask=False)
+    flooding = threading.Event()
+    flooding.set()
+
+    def drain():
+        tail = b''
+        while not tail.endswith(end):
+            data = flood.sock.recv(1 << 20)
+            if not data:
+                break
+            tail = (tail + data)[-len(end):]
+        flooding.clear()
+    thread = threading.Thread(target=drain)
+    thread.start()
+    try:
+        ws = wsclient.create_connection(srv.ws_url + '/echo', timeout=20)
+        for i in range(20):
+            ws.send(str(i))
+            assert ws.recv() == str(i)
+        ws.close()
+        assert flooding.is_set(), 'echo served only after the flood'
+    finally:
+        thread.join()
+        flood.close()
+    assert not flooding.is_set()
+
+
 def test_websocket_client_threads_share_server(srv):
     errors = []
 

@@ -7,6 +7,7 @@ import asyncio
 import http.client
 import os
 import socket
+import time
 
 import pytest
 from websockets.asyncio.client import connect
@@ -58,12 +59,22 @@ def test_1m_binary_as_bytes_on_default_heap_is_1009(serve):
 
 
 def heap_in_use(server):
-    conn = http.client.HTTPConnection('127.0.0.1', server.port, timeout=10)
-    try:
-        conn.request('GET', '/heap')
-        return int(conn.getresponse().read())
-    finally:
-        conn.close()
+    """The least heap in use over a second of samples.
+
+    The collector scans the stack conservatively: a stale pointer left there
+    by the last request can keep a few KiB alive for one sample.
+    """
+    samples = []
+    for _ in range(10):
+        conn = http.client.HTTPConnection('127.0.0.1', server.port,
+                                          timeout=10)
+        try:
+            conn.request('GET', '/heap')
+            samples.append(int(conn.getresponse().read()))
+        finally:
+            conn.close()
+        time.sleep(0.1)
+    return min(samples)
 
 
 def one_connection(port, i):
@@ -97,13 +108,14 @@ def test_heap_returns_to_baseline_after_1000_connections(serve):
     # scratch buffer, interned strings, the app's first requests).
     for i in range(20):
         one_connection(server.port, i)
-    baseline = min(heap_in_use(server) for _ in range(3))
+    baseline = heap_in_use(server)
     for i in range(1000):
         one_connection(server.port, i)
-    after = min(heap_in_use(server) for _ in range(3))
+    after = heap_in_use(server)
     print('\nheap in use: {} bytes before, {} after 1000 connections'
           .format(baseline, after))
-    # A leak of even 4 bytes a connection would show; a few hundred bytes
-    # of noise come from conservative stack scanning.
-    assert after - baseline < 1024, (baseline, after)
+    # The smallest leak, one GC block (32 bytes here) a connection, would
+    # be 32000 bytes; a stale pointer on the stack (see heap_in_use) can
+    # keep up to ~3 KiB alive in either measurement.
+    assert after - baseline < 4096, (baseline, after)
     assert server.alive()

@@ -9,6 +9,7 @@
 * ``/types``: answers each message with the name of its Python type;
 * ``/stream?n=N&size=S``: one task sends N binary frames of S bytes while
   the handler keeps receiving (answering pings), then sends ``"done"``;
+* ``/flood?n=N``: sends N 16-byte messages in a tight loop, then ``"done"``;
 * ``/heap``: plain HTTP, the heap in use after a collection (MicroPython).
 """
 import gc
@@ -84,6 +85,15 @@ async def stream(request, ws):
     except WebSocketError:
         pass
     await task
+
+
+@app.get('/flood')
+@with_websocket
+async def flood(request, ws):
+    # A tight loop of small sends with no other await in it.
+    for i in range(int(request.args.get('n', 1000))):
+        await ws.send(b'0123456789abcdef')
+    await ws.send('done')
 
 
 @app.get('/heap')

@@ -49,6 +49,8 @@ _RBUF = 256
 # behind their header in a scratch buffer shared by all connections.
 _SMALL = 1024
 _scratch = None
+# Small frames sent in a row without yielding to other tasks.
+_BURST = 8
 
 # How long a connection failed by the server waits for the client's Close
 # frame before the socket is closed (closing it with unread data would
@@ -116,6 +118,7 @@ class WebSocket:
         self._end = 0   # end of the data in _buf
         self._header = bytearray(14)
         self._writing = False   # a task is writing a frame
+        self._burst = 0   # small frames sent since the last yield
         self._idle = None   # an Event for tasks waiting to write
         self._reading = False
         self._frag = None   # the payloads of a fragmented message so far
@@ -321,12 +324,24 @@ class WebSocket:
                 # Not MicroPython's asyncio stream: one write per frame.
                 hlen = _build_header(self._header, opcode, n)
                 await writer.awrite(bytes(self._header[:hlen]) + data)
+                # CPython's drain() does not yield while its buffer has
+                # room: a tight send loop would starve the other tasks.
+                self._burst += 1
+                if self._burst >= _BURST:
+                    self._burst = 0
+                    await asyncio.sleep(0)
             elif n <= _SMALL:
                 scratch = _scratch or _new_scratch()
                 hlen = _build_header(scratch, opcode, n)
                 scratch[hlen:hlen + n] = data
                 writer.write(scratch[:hlen + n])
-                await writer.drain()
+                # Stream.drain() yields to the scheduler even when the
+                # socket took everything; do that only every _BURST sends
+                # (CPython's drain() does not yield at all then).
+                self._burst += 1
+                if writer.out_buf or self._burst >= _BURST:
+                    self._burst = 0
+                    await writer.drain()
             else:
                 # MicroPython's Stream.write() copies whatever the socket
                 # does not take at once (on an ESP32, most of a large
