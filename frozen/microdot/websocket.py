@@ -20,6 +20,24 @@ Example::
         while True:
             msg = await ws.receive()
             await ws.send(msg)
+
+How it reads: each connection has a 256-byte receive buffer that headers
+and small frames are read into with ``readinto()``, several frames per read
+when the client pipelines them; a larger payload is read straight into one
+buffer of its exact size. Payloads are unmasked in place, and text is
+validated as it arrives, so invalid UTF-8 fails the connection at once.
+Returning a binary message as ``bytes`` copies it once (MicroPython cannot
+turn a ``bytearray`` into ``bytes`` in place); set
+:attr:`WebSocket.binary_type` to ``bytearray`` to avoid that.
+
+Differences from upstream 2.7.0: protocol errors close the connection with
+the status code RFC 6455 asks for; empty messages are returned; fragmented
+messages can be accepted (:attr:`WebSocket.accept_fragments`);
+``max_message_length = 0`` disables the limit; :meth:`WebSocket.send`
+raises :exc:`WebSocketError` once the connection is closed. Upstream's
+``microdot.test_client`` cannot drive this module: its ``websocket()``
+sends an HTTP/1.0 request and unmasked frames, which RFC 6455 (4.1, 5.1)
+makes a server refuse.
 """
 import asyncio
 import binascii
