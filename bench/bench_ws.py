@@ -6,7 +6,11 @@ a temporary folder that ``MICROPYPATH`` puts ahead of the frozen modules, so
 ``microdot.websocket`` is upstream's module there. The client is a raw
 socket with every frame masked before the clock starts; it only counts the
 echoed bytes, so it measures the server rather than itself. Small messages
-are pipelined (a window of frames in flight), large ones go one at a time.
+are pipelined (a window of frames in flight), large ones go one at a time;
+"16 B rtt" is one message in flight (round-trip latency). Columns: this
+firmware as specified (binary messages returned as ``bytes``), the same with
+``WebSocket.binary_type = bytearray`` (no copy of received payloads), and
+upstream. Rounds alternate between the servers; each keeps its best.
 
 Run with ``make bench`` or ``build/venv/bin/python bench/bench_ws.py``.
 """
