@@ -133,3 +133,41 @@ def serve(micropython):
 def pytest_report_header(config):
     return 'firmware: {} (python {})'.format(_firmware_path(),
                                               sys.version.split()[0])
+
+
+def start_server(interpreter, script, *args, firmware_args=(), env=None):
+    """Run ``interpreter [firmware_args] script --port N args``.
+
+    Returns a :class:`Server` once it accepts connections; the caller
+    stops it. ``interpreter`` is the firmware, or CPython for scripts that
+    run on both.
+    """
+    port = free_port()
+    cmd = [interpreter] + list(firmware_args) + [script, '--port',
+                                                 str(port)] + list(args)
+    log = tempfile.TemporaryFile(mode='w+')
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, env=env,
+                            stderr=subprocess.STDOUT, text=True)
+    server = Server(proc, port, log)
+    try:
+        wait_for_port(server)
+    except RuntimeError:
+        server.stop()
+        raise
+    return server
+
+
+@pytest.fixture(scope='module')
+def serve_module(micropython):
+    """:func:`serve` for servers shared by the tests of a module."""
+    servers = []
+
+    def start(script, *args, firmware_args=()):
+        server = start_server(micropython, script, *args,
+                              firmware_args=firmware_args)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

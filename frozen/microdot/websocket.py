@@ -20,6 +20,24 @@ Example::
         while True:
             msg = await ws.receive()
             await ws.send(msg)
+
+How it reads: each connection has a 256-byte receive buffer that headers
+and small frames are read into with ``readinto()``, several frames per read
+when the client pipelines them; a larger payload is read straight into one
+buffer of its exact size. Payloads are unmasked in place, and text is
+validated as it arrives, so invalid UTF-8 fails the connection at once.
+Returning a binary message as ``bytes`` copies it once (MicroPython cannot
+turn a ``bytearray`` into ``bytes`` in place); set
+:attr:`WebSocket.binary_type` to ``bytearray`` to avoid that.
+
+Differences from upstream 2.7.0: protocol errors close the connection with
+the status code RFC 6455 asks for; empty messages are returned; fragmented
+messages can be accepted (:attr:`WebSocket.accept_fragments`);
+``max_message_length = 0`` disables the limit; :meth:`WebSocket.send`
+raises :exc:`WebSocketError` once the connection is closed. Upstream's
+``microdot.test_client`` cannot drive this module: its ``websocket()``
+sends an HTTP/1.0 request and unmasked frames, which RFC 6455 (4.1, 5.1)
+makes a server refuse.
 """
 import asyncio
 import binascii
@@ -49,6 +67,8 @@ _RBUF = 256
 # behind their header in a scratch buffer shared by all connections.
 _SMALL = 1024
 _scratch = None
+# Small frames sent in a row without yielding to other tasks.
+_BURST = 8
 
 # How long a connection failed by the server waits for the client's Close
 # frame before the socket is closed (closing it with unread data would
@@ -116,6 +136,7 @@ class WebSocket:
         self._end = 0   # end of the data in _buf
         self._header = bytearray(14)
         self._writing = False   # a task is writing a frame
+        self._burst = 0   # small frames sent since the last yield
         self._idle = None   # an Event for tasks waiting to write
         self._reading = False
         self._frag = None   # the payloads of a fragmented message so far
@@ -249,35 +270,42 @@ class WebSocket:
                     payload, state = await self._read_payload(hlen, length,
                                                               text, state)
 
-                if fin and frag is None:
-                    if text:
-                        if state:
-                            await self._fail(1007, 'invalid UTF-8')
-                        return str(payload, 'utf-8')
-                    if self.binary_type is bytearray and \
-                            isinstance(payload, bytearray):
-                        return payload   # read into its own buffer: no copy
-                    return self.binary_type(payload)
-                # A fragment: keep its payload (the receive buffer's part
-                # copied) and join the pieces once, at the end.
-                if not isinstance(payload, bytearray):
-                    payload = bytes(payload)
-                if frag is None:
-                    self._frag = frag = [payload]
-                    self._frag_opcode = opcode
-                else:
-                    frag.append(payload)
-                self._flen = total
-                self._utf8 = state
-                if fin:
+                # Too little memory for the message (or its copy as str or
+                # bytes) is a message too big to process (RFC 6455 7.4.1).
+                try:
+                    if fin and frag is None:
+                        if text:
+                            if state:
+                                await self._fail(1007, 'invalid UTF-8')
+                            return str(payload, 'utf-8')
+                        if self.binary_type is bytearray and \
+                                isinstance(payload, bytearray):
+                            return payload   # its own buffer: no copy
+                        return self.binary_type(payload)
+                    # A fragment: keep its payload (the receive buffer's part
+                    # copied) and join the pieces once, at the end.
+                    if not isinstance(payload, bytearray):
+                        payload = bytes(payload)
+                    if frag is None:
+                        self._frag = frag = [payload]
+                        self._frag_opcode = opcode
+                    else:
+                        frag.append(payload)
+                    self._flen = total
+                    self._utf8 = state
+                    if fin:
+                        self._frag = None
+                        msg = b''.join(frag)
+                        if text:
+                            if state:
+                                await self._fail(1007, 'invalid UTF-8')
+                            return str(msg, 'utf-8')   # MicroPython: no copy
+                        if self.binary_type is bytearray:
+                            return bytearray(msg)
+                        return msg
+                except MemoryError:
                     self._frag = None
-                    msg = b''.join(frag)
-                    if text:
-                        if state:
-                            await self._fail(1007, 'invalid UTF-8')
-                        return str(msg, 'utf-8')   # MicroPython: no copy
-                    return bytearray(msg) if self.binary_type is bytearray \
-                        else msg
+                    await self._fail(1009, 'Message too large')
         finally:
             self._reading = False
 
@@ -314,12 +342,24 @@ class WebSocket:
                 # Not MicroPython's asyncio stream: one write per frame.
                 hlen = _build_header(self._header, opcode, n)
                 await writer.awrite(bytes(self._header[:hlen]) + data)
+                # CPython's drain() does not yield while its buffer has
+                # room: a tight send loop would starve the other tasks.
+                self._burst += 1
+                if self._burst >= _BURST:
+                    self._burst = 0
+                    await asyncio.sleep(0)
             elif n <= _SMALL:
                 scratch = _scratch or _new_scratch()
                 hlen = _build_header(scratch, opcode, n)
                 scratch[hlen:hlen + n] = data
                 writer.write(scratch[:hlen + n])
-                await writer.drain()
+                # Stream.drain() yields to the scheduler even when the
+                # socket took everything; do that only every _BURST sends
+                # (CPython's drain() does not yield at all then).
+                self._burst += 1
+                if writer.out_buf or self._burst >= _BURST:
+                    self._burst = 0
+                    await writer.drain()
             else:
                 # MicroPython's Stream.write() copies whatever the socket
                 # does not take at once (on an ESP32, most of a large
@@ -359,7 +399,10 @@ class WebSocket:
         mv = self._mv
         start = self._pos + hlen
         key = mv[start - 4:start]
-        data = bytearray(length)
+        try:
+            data = bytearray(length)
+        except MemoryError:
+            await self._fail(1009, 'Message too large', hlen + length)
         view = memoryview(data)
         done = self._end - start
         phase = 0
@@ -555,23 +598,35 @@ def _valid_key(key):
     return len(binascii.a2b_base64(key)) == 16
 
 
-async def _version_header(request, response):
-    if response.status_code == 426 and \
-            getattr(request.g, '_ws_version', False):
-        response.headers['Sec-WebSocket-Version'] = '13'
+async def _after_error(request, response):
+    """Microdot's error-response hook, installed by this module.
+
+    Nothing may be written on a socket a WebSocket has taken over (a
+    handler that lets :exc:`WebSocketError` escape ends up here), and a
+    ``426`` answer to an upgrade names the version this server speaks.
+    """
+    if request is not None:
+        if getattr(request.g, '_ws_upgraded', False):
+            return Response.already_handled
+        if response.status_code == 426 and \
+                getattr(request.g, '_ws_version', False):
+            response.headers['Sec-WebSocket-Version'] = '13'
     return response
+
+
+def _hook(request):
+    handlers = request.app.after_error_request_handlers
+    if _after_error not in handlers:
+        handlers.append(_after_error)
 
 
 def _want_version_header(request):
     """Have the ``426`` response to ``request`` name the version we speak.
 
-    ``abort()`` cannot add headers, so an error-response hook on the app
-    adds it (installed once per app).
+    ``abort()`` cannot add headers: the error-response hook does.
     """
     request.g._ws_version = True
-    handlers = request.app.after_error_request_handlers
-    if _version_header not in handlers:
-        handlers.append(_version_header)
+    _hook(request)
 
 
 async def websocket_upgrade(request):
@@ -592,6 +647,8 @@ async def websocket_upgrade(request):
     """
     ws = WebSocket(request)
     await ws.handshake()
+    request.g._ws_upgraded = True
+    _hook(request)
 
     @request.after_request
     async def after_request(request, response):

@@ -1,0 +1,117 @@
+"""microdot.websocket on CPython, beside upstream Microdot 2.7.0 from pip.
+
+The behaviour tests run on CPython too (test_websocket.py, ``[cpython]``);
+these check the set-up they rely on and upstream compatibility.
+"""
+import asyncio
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, start_server
+
+FROZEN = os.path.join(ROOT, 'frozen', 'microdot')
+
+
+@pytest.fixture(scope='module')
+def ours():
+    """This project's microdot.websocket, imported as the server does."""
+    import microdot
+    if FROZEN not in microdot.__path__:
+        microdot.__path__.insert(0, FROZEN)
+    import microdot.websocket
+    assert microdot.websocket.__file__.startswith(FROZEN)
+    return microdot.websocket
+
+
+@pytest.fixture(scope='module')
+def upstream():
+    """Upstream's microdot.websocket, loaded beside ours under its own name.
+    """
+    import microdot
+    path = os.path.join(os.path.dirname(microdot.__file__), 'websocket.py')
+    spec = importlib.util.spec_from_file_location('upstream_websocket', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_server_runs_upstream_microdot_with_our_layer_and_python_codec():
+    server = start_server(sys.executable,
+                          os.path.join(ROOT, 'tests', 'cpython_server.py'))
+    try:
+        line = server.output().splitlines()[0]
+    finally:
+        server.stop()
+    import microdot
+    assert line == ('microdot 2.7.0 from {}; websocket from {}; codec '
+                    'microdot._ws_mask'.format(
+                        os.path.dirname(microdot.__file__),
+                        os.path.join(FROZEN, 'websocket.py')))
+
+
+@pytest.mark.parametrize('opcode, n', [
+    (opcode, n) for opcode in (1, 2, 8, 9, 10)
+    for n in (0, 1, 125, 126, 65535, 65536) if opcode < 8 or n <= 125])
+def test_encode_websocket_frame_as_upstream(ours, upstream, opcode, n):
+    payload = 'é' * (n // 2) + 'x' * (n % 2) if opcode == 1 else \
+        os.urandom(n)
+    assert ours.WebSocket._encode_websocket_frame(opcode, payload) == \
+        upstream.WebSocket._encode_websocket_frame(opcode, payload)
+
+
+@pytest.mark.parametrize('header', [b'\x81\x05', b'\x82\x7e', b'\x82\xff',
+                                    b'\x89\x80', b'\x8a\x7d'])
+def test_parse_frame_header_as_upstream(ours, upstream, header):
+    assert ours.WebSocket._parse_frame_header(header) == \
+        upstream.WebSocket._parse_frame_header(header)
+
+
+@pytest.mark.parametrize('header', [b'\x01\x05', b'\x80\x05'])
+def test_parse_frame_header_refuses_fragments_as_upstream(ours, upstream,
+                                                          header):
+    with pytest.raises(ours.WebSocketError):
+        ours.WebSocket._parse_frame_header(header)
+    with pytest.raises(upstream.WebSocketError):
+        upstream.WebSocket._parse_frame_header(header)
+
+
+def test_asgi_builds_on_our_layer(ours):
+    import microdot.asgi
+    assert issubclass(microdot.asgi.WebSocket, ours.WebSocket)
+    assert microdot.asgi.websocket_wrapper is ours.websocket_wrapper
+
+
+def test_test_client_is_refused_as_documented(ours):
+    # microdot.test_client's websocket() speaks HTTP/1.0 and sends unmasked
+    # frames; RFC 6455 4.1 and 5.1 make the server refuse both.
+    from microdot import Microdot
+    from microdot.test_client import TestClient
+    app = Microdot()
+
+    @app.get('/echo')
+    @ours.with_websocket
+    async def echo(request, ws):
+        await ws.send(await ws.receive())
+
+    def client():
+        yield 'hello'
+
+    res = asyncio.run(TestClient(app).websocket('/echo', client))
+    assert res.status_code == 400
+
+
+def test_python_files_are_flake8_clean():
+    paths = [os.path.join(FROZEN, 'websocket.py'),
+             os.path.join(ROOT, 'examples', 'echo.py'),
+             os.path.join(ROOT, 'bench', 'bench_ws.py')] + [
+        os.path.join(ROOT, 'tests', name) for name in (
+            'test_websocket.py', 'test_websocket_autobahn.py',
+            'test_websocket_cpython.py', 'test_websocket_memory.py',
+            'ws_app.py', 'wsraw.py', 'cpython_server.py')]
+    r = subprocess.run([sys.executable, '-m', 'flake8'] + paths,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

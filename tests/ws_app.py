@@ -1,0 +1,122 @@
+"""WebSocket test app, for the unix firmware and for CPython.
+
+``micropython tests/ws_app.py --port N [--max-message BYTES]
+[--accept-fragments] [--bytearray]``. Routes:
+
+* ``/echo`` and ``/private``: the two examples of the API specification
+  (``/private`` wants ``Authorization: Bearer letmein``);
+* ``/any``: ``with_websocket`` on a route that also takes POST;
+* ``/types``: answers each message with the name of its Python type;
+* ``/stream?n=N&size=S``: one task sends N binary frames of S bytes while
+  the handler keeps receiving (answering pings), then sends ``"done"``;
+* ``/flood?n=N``: sends N 16-byte messages in a tight loop, then ``"done"``;
+* ``/heap``: plain HTTP, the heap in use after a collection (MicroPython).
+"""
+import gc
+import sys
+
+try:
+    import asyncio
+except ImportError:  # pragma: no cover
+    import uasyncio as asyncio
+
+from microdot import Microdot, abort
+from microdot.websocket import WebSocket, WebSocketError, with_websocket, \
+    websocket_upgrade
+
+app = Microdot()
+
+
+def authenticate(request):
+    return request.headers.get('Authorization') == 'Bearer letmein'
+
+
+@app.get('/echo')
+@with_websocket
+async def echo(request, ws):
+    while True:
+        msg = await ws.receive()
+        await ws.send(msg)
+
+
+@app.get('/private')
+async def private(request):
+    if not authenticate(request):
+        abort(401)
+    ws = await websocket_upgrade(request)
+    while True:
+        msg = await ws.receive()
+        await ws.send(msg.upper())
+
+
+@app.route('/any', methods=['GET', 'POST'])
+@with_websocket
+async def any_method(request, ws):
+    await ws.send(await ws.receive())
+
+
+@app.get('/types')
+@with_websocket
+async def types(request, ws):
+    while True:
+        msg = await ws.receive()
+        await ws.send(type(msg).__name__)
+
+
+@app.get('/stream')
+@with_websocket
+async def stream(request, ws):
+    n = int(request.args.get('n', 10))
+    size = int(request.args.get('size', 100000))
+
+    async def sender():
+        # MicroPython reports a task's exception if nobody awaits it yet.
+        try:
+            for i in range(n):
+                await ws.send(bytes([i & 0xff]) * size)
+            await ws.send('done')
+        except (OSError, WebSocketError):
+            pass
+
+    task = asyncio.create_task(sender())
+    try:
+        while True:
+            await ws.receive()
+    except WebSocketError:
+        pass
+    await task
+
+
+@app.get('/flood')
+@with_websocket
+async def flood(request, ws):
+    # A tight loop of small sends with no other await in it.
+    for i in range(int(request.args.get('n', 1000))):
+        await ws.send(b'0123456789abcdef')
+    await ws.send('done')
+
+
+@app.get('/heap')
+async def heap(request):
+    gc.collect()
+    try:
+        return str(gc.mem_alloc())
+    except AttributeError:   # CPython
+        return '0'
+
+
+def _option(argv, name, default=None):
+    if name in argv:
+        return argv[argv.index(name) + 1]
+    return default
+
+
+if __name__ == '__main__':
+    port = int(_option(sys.argv, '--port', 5000))
+    WebSocket.accept_fragments = '--accept-fragments' in sys.argv
+    WebSocket.max_message_length = int(_option(sys.argv, '--max-message',
+                                               -1))
+    if '--bytearray' in sys.argv:
+        WebSocket.binary_type = bytearray
+    print('ws_app on port {}'.format(port))
+    app.run(port=port)
