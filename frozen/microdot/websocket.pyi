@@ -14,11 +14,12 @@ class WebSocket:
     PONG: ClassVar[int]
     max_message_length: ClassVar[int]
     accept_fragments: ClassVar[bool]
+    binary_type: ClassVar[type]
     request: Request
     closed: bool
     def __init__(self, request: Request) -> None: ...
     async def handshake(self) -> None: ...
-    async def receive(self) -> Union[str, bytes]: ...
+    async def receive(self) -> Union[str, bytes, bytearray]: ...
     async def send(
         self, data: Union[str, bytes, bytearray, memoryview],
         opcode: Optional[int] = None,
