@@ -14,6 +14,7 @@ upstream. Rounds alternate between the servers; each keeps its best.
 
 Run with ``make bench`` or ``build/venv/bin/python bench/bench_ws.py``.
 """
+import json
 import os
 import shutil
 import socket
@@ -73,12 +74,24 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_server(env, args=()):
+def layer_envs(tmp):
+    """Environments running this firmware's layer and upstream's.
+
+    Upstream Microdot 2.7.0 is copied into ``tmp``, which ``MICROPYPATH``
+    puts ahead of the frozen modules.
+    """
+    shutil.copytree(UPSTREAM, os.path.join(tmp, 'microdot'))
+    return (dict(os.environ, MICROPYPATH='.frozen'),
+            dict(os.environ, MICROPYPATH=tmp + ':.frozen'))
+
+
+def start_server(env, args=(), heap=HEAP, max_message=MAX_MESSAGE):
     port = free_port()
     proc = subprocess.Popen(
-        [FIRMWARE, '-X', 'heapsize=' + HEAP, ECHO, '--port', str(port),
-         '--max-message', MAX_MESSAGE] + list(args),
-        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        [FIRMWARE, '-X', 'heapsize=' + heap, ECHO, '--port', str(port),
+         '--max-message', max_message] + list(args),
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
@@ -89,8 +102,8 @@ def start_server(env, args=()):
                 break
             time.sleep(0.05)
     proc.kill()
-    raise RuntimeError('server did not start: {}'.format(
-        proc.stdout.read().decode(errors='replace')))
+    raise RuntimeError('server did not start (exit {})'.format(
+        proc.returncode))
 
 
 def connect(port):
@@ -173,13 +186,11 @@ def main():
     tmp = tempfile.mkdtemp()
     servers = []
     try:
-        shutil.copytree(UPSTREAM, os.path.join(tmp, 'microdot'))
-        frozen = dict(os.environ, MICROPYPATH='.frozen')
+        frozen, upstream = layer_envs(tmp)
         layers = [
             ('this firmware', frozen, ()),
             ('bytearray', frozen, ('--bytearray',)),
-            ('upstream 2.7', dict(os.environ, MICROPYPATH=tmp + ':.frozen'),
-             ()),
+            ('upstream 2.7', upstream, ()),
         ]
         for name, env, args in layers:
             servers.append(start_server(env, args))
@@ -214,6 +225,13 @@ def main():
             isinstance(b, float) else '-'
         print('{:<10} {:>6} {:>14} {:>10} {:>13} {:>7}'.format(
             label, unit, *[_fmt(v) for v in values], ratio))
+    # One machine-readable line for ci/bench.sh and bench/report.py.
+    print('RESULT ' + json.dumps({
+        'bench': 'ws', 'heap': HEAP, 'layers': names,
+        'results': [dict(label=label, size=size, unit=unit, **{
+            name: best[name, label] if isinstance(best[name, label], float)
+            else None for name in names})
+            for label, size, window, unit in CASES]}))
 
 
 def _fmt(value):
