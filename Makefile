@@ -202,7 +202,8 @@ docs: venv
 # --- housekeeping -----------------------------------------------------------
 
 clean:
-	rm -rf $(BUILD)/unix $(BUILD)/mpy-cross $(BUILD)/qemu $(BUILD)/esp32
+	rm -rf $(BUILD)/unix $(BUILD)/mpy-cross $(BUILD)/qemu $(BUILD)/esp32 \
+	  $(BUILD)/fuzz $(BUILD)/xtensa-check $(BUILD)/bench $(BUILD)/docs
 
 distclean:
 	rm -rf $(BUILD)
