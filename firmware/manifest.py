@@ -32,10 +32,12 @@ _UPSTREAM = (
 )
 
 _ours_dir = os.path.join(_repo, "frozen")
-_ours = [f for f in os.listdir(os.path.join(_ours_dir, "microdot")) if f.endswith(".py")] \
-    if os.path.isdir(os.path.join(_ours_dir, "microdot")) else []
-if not os.path.isfile(os.path.join(options.microdot_dir, "microdot", "microdot.py")):
-    raise Exception("upstream Microdot not found in {} (run `make microdot`)".format(options.microdot_dir))
+_ours = [f for f in os.listdir(os.path.join(_ours_dir, "microdot"))
+         if f.endswith(".py")]
+if not os.path.isfile(os.path.join(options.microdot_dir, "microdot",
+                                   "microdot.py")):
+    raise Exception("upstream Microdot not found in {} (run `make microdot`)"
+                    .format(options.microdot_dir))
 
 for _name in sorted(set(_UPSTREAM) | set(_ours)):
     _base = _ours_dir if _name in _ours else options.microdot_dir

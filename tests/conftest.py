@@ -131,8 +131,8 @@ def serve(micropython):
 
 
 def pytest_report_header(config):
-    return 'firmware: {} (python {})'.format(_firmware_path(),
-                                              sys.version.split()[0])
+    return 'firmware: {} (python {})'.format(
+        _firmware_path(), sys.version.split()[0])
 
 
 def start_server(interpreter, script, *args, firmware_args=(), env=None):
@@ -171,3 +171,33 @@ def serve_module(micropython):
     yield start
     for server in servers:
         server.stop()
+
+
+CAMERA_APP = os.path.join(ROOT, 'examples', 'camera_ws', 'main.py')
+FROZEN_MICRODOT = os.path.join(ROOT, 'frozen', 'microdot')
+
+
+@pytest.fixture
+def camera_app(serve):
+    """The camera demo on the unix firmware, with its synthetic frames.
+
+    At teardown it checks that clients coming and going, some rudely, made
+    the server print no error.
+    """
+    server = serve(CAMERA_APP, '--fps', '25')
+    yield server
+    out = server.output()
+    assert 'Traceback' not in out and 'exception' not in out, out
+
+
+@pytest.fixture(scope='module')
+def our_websocket():
+    """This project's microdot.websocket on CPython, over upstream Microdot
+    installed in the venv (frozen/microdot/ first on the package's path, as
+    the firmware's manifest arranges)."""
+    import microdot
+    if FROZEN_MICRODOT not in microdot.__path__:
+        microdot.__path__.insert(0, FROZEN_MICRODOT)
+    import microdot.websocket
+    assert microdot.websocket.__file__.startswith(FROZEN_MICRODOT)
+    return microdot.websocket

@@ -12,11 +12,10 @@ import urllib.request
 
 import pytest
 
-from conftest import BUILD, ROOT
+from conftest import BUILD
 
 sync_api = pytest.importorskip('playwright.sync_api')
 
-APP = os.path.join(ROOT, 'examples', 'camera_ws', 'main.py')
 CHROMIUM = '/usr/bin/chromium'
 # Root, no display, no network but loopback.
 CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu',
@@ -40,12 +39,8 @@ def browser():
 
 
 @pytest.fixture
-def app(serve):
-    server = serve(APP, '--fps', '25')
-    yield server
-    # Clients came and went, some rudely: the server kept quiet about it.
-    out = server.output()
-    assert 'Traceback' not in out and 'exception' not in out, out
+def app(camera_app):
+    return camera_app
 
 
 def stats(server):

@@ -20,9 +20,8 @@ import pytest
 import websockets
 from PIL import Image
 
-from conftest import ROOT
+from conftest import CAMERA_APP as APP, ROOT
 
-APP = os.path.join(ROOT, 'examples', 'camera_ws', 'main.py')
 FRAMES = os.path.join(ROOT, 'examples', 'camera_ws', 'frames')
 STAMP_LEN = 18
 
@@ -110,12 +109,8 @@ def run(coro):
 
 
 @pytest.fixture
-def app(serve):
-    server = serve(APP, '--fps', '25')
-    yield server
-    # Clients came and went, some rudely: the server kept quiet about it.
-    out = server.output()
-    assert 'Traceback' not in out and 'exception' not in out, out
+def app(camera_app):
+    return camera_app
 
 
 def test_frames_are_the_committed_jpegs_stamped_in_order(app):

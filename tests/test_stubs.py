@@ -11,11 +11,10 @@ import os
 
 import pytest
 
-from conftest import ROOT
+from conftest import FROZEN_MICRODOT as FROZEN, ROOT
 
 WS_MASK_STUB = os.path.join(ROOT, 'stubs', 'ws_mask.pyi')
 WEBSOCKET_STUB = os.path.join(ROOT, 'frozen', 'microdot', 'websocket.pyi')
-FROZEN = os.path.join(ROOT, 'frozen', 'microdot')
 
 
 def stub_functions(body):
@@ -61,13 +60,8 @@ def test_ws_mask_stub_names_the_c_module_functions(run_mpy):
 
 
 @pytest.fixture(scope='module')
-def websocket():
-    import microdot
-    if FROZEN not in microdot.__path__:
-        microdot.__path__.insert(0, FROZEN)
-    import microdot.websocket
-    assert microdot.websocket.__file__.startswith(FROZEN)
-    return microdot.websocket
+def websocket(our_websocket):
+    return our_websocket
 
 
 def test_websocket_stub_matches_the_module(websocket):

@@ -6,25 +6,16 @@ these check the set-up they rely on and upstream compatibility.
 import asyncio
 import importlib.util
 import os
-import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT, start_server
-
-FROZEN = os.path.join(ROOT, 'frozen', 'microdot')
+from conftest import FROZEN_MICRODOT as FROZEN, ROOT, start_server
 
 
 @pytest.fixture(scope='module')
-def ours():
-    """This project's microdot.websocket, imported as the server does."""
-    import microdot
-    if FROZEN not in microdot.__path__:
-        microdot.__path__.insert(0, FROZEN)
-    import microdot.websocket
-    assert microdot.websocket.__file__.startswith(FROZEN)
-    return microdot.websocket
+def ours(our_websocket):
+    return our_websocket
 
 
 @pytest.fixture(scope='module')
@@ -102,16 +93,3 @@ def test_test_client_is_refused_as_documented(ours):
 
     res = asyncio.run(TestClient(app).websocket('/echo', client))
     assert res.status_code == 400
-
-
-def test_python_files_are_flake8_clean():
-    paths = [os.path.join(FROZEN, 'websocket.py'),
-             os.path.join(ROOT, 'examples', 'echo.py'),
-             os.path.join(ROOT, 'bench', 'bench_ws.py')] + [
-        os.path.join(ROOT, 'tests', name) for name in (
-            'test_websocket.py', 'test_websocket_autobahn.py',
-            'test_websocket_cpython.py', 'test_websocket_memory.py',
-            'ws_app.py', 'wsraw.py', 'cpython_server.py')]
-    r = subprocess.run([sys.executable, '-m', 'flake8'] + paths,
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout + r.stderr

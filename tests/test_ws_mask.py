@@ -27,7 +27,6 @@ import os
 import random
 import struct
 import subprocess
-import sys
 
 import pytest
 from websockets.exceptions import ProtocolError
@@ -960,14 +959,6 @@ def test_c_and_twin_agree_on_mixed_calls(run_mpy, tmp_path):
     # Not all errors: the mix exercises results as well.
     kinds = [r.get('e', 'ok') for r in outs['c']]
     assert kinds.count('ok') > 400 and kinds.count('ValueError') > 400
-
-
-def test_python_files_are_flake8_clean():
-    paths = [TWIN_PATH, __file__, os.path.join(ROOT, 'bench', 'bench_mask.py'),
-             os.path.join(ROOT, 'ci', 'xtensa-check', 'sizes.py')]
-    r = subprocess.run([sys.executable, '-m', 'flake8'] + paths,
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_c_sources_follow_micropython_formatting():
