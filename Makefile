@@ -11,8 +11,8 @@ PYTHON := $(VENV)/bin/python
 
 # A MicroPython source tree. By default the pinned version is fetched into
 # build/; pass MICROPY_DIR=/path/to/micropython to use your own checkout.
-MICROPY_DIR ?= $(BUILD)/micropython-$(MICROPY_VERSION)
-MICROPY_DIR_ORIGIN := $(origin MICROPY_DIR)
+MICROPY_DEFAULT_DIR := $(BUILD)/micropython-$(MICROPY_VERSION)
+MICROPY_DIR ?= $(MICROPY_DEFAULT_DIR)
 override MICROPY_DIR := $(abspath $(MICROPY_DIR))
 
 MICRODOT_DIR := $(BUILD)/microdot
@@ -66,8 +66,9 @@ deps:
 
 # --- sources ----------------------------------------------------------------
 
+# The default location is fetched into; a tree of your own is only checked.
 micropython:
-ifeq ($(MICROPY_DIR_ORIGIN),file)
+ifeq ($(MICROPY_DIR),$(MICROPY_DEFAULT_DIR))
 	@ci/fetch-micropython.sh $(MICROPY_VERSION) $(MICROPY_DIR)
 else
 	@test -f $(MICROPY_DIR)/py/mpconfig.h || \
@@ -79,7 +80,7 @@ microdot:
 	@ci/fetch-microdot.sh $(MICRODOT_VERSION) $(MICRODOT_DIR)
 
 venv:
-	@ci/venv.sh $(VENV) requirements.txt
+	@ci/venv.sh $(VENV) requirements.txt constraints.txt
 
 # --- unix firmware ----------------------------------------------------------
 
@@ -88,7 +89,7 @@ venv:
 MPY_CROSS_ARGS := MICROPY_MPYCROSS=$(MPY_CROSS) MICROPY_MPYCROSS_DEPENDENCY=
 
 mpy-cross: micropython
-	@$(MAKE) -s -C $(MICROPY_DIR)/mpy-cross BUILD=$(BUILD)/mpy-cross
+	@$(MAKE) -s -C $(MICROPY_DIR)/mpy-cross BUILD=$(BUILD)/mpy-cross BUILD_VERBOSE=0
 
 UNIX_ARGS := \
 	BUILD=$(BUILD)/unix PROG=micropython \
@@ -100,7 +101,7 @@ UNIX_ARGS := \
 
 unix: mpy-cross microdot
 	@ci/deps.sh unix
-	@$(MAKE) -s -C $(MICROPY_DIR)/ports/unix $(UNIX_ARGS)
+	@$(MAKE) -s -C $(MICROPY_DIR)/ports/unix $(UNIX_ARGS) BUILD_VERBOSE=0
 
 # The camera demo (examples/camera_ws) with its synthetic frames.
 run: unix
@@ -160,7 +161,7 @@ QEMU_MAKE_ARGS := \
 
 qemu: mpy-cross
 	@ci/deps.sh qemu
-	@$(MAKE) -s -C $(MICROPY_DIR)/ports/qemu $(QEMU_MAKE_ARGS)
+	@$(MAKE) -s -C $(MICROPY_DIR)/ports/qemu $(QEMU_MAKE_ARGS) BUILD_VERBOSE=0
 
 qemu-repl: qemu
 	@ci/qemu-repl.sh $(QEMU_FIRMWARE)
@@ -203,7 +204,8 @@ docs: venv
 
 clean:
 	rm -rf $(BUILD)/unix $(BUILD)/mpy-cross $(BUILD)/qemu $(BUILD)/esp32 \
-	  $(BUILD)/fuzz $(BUILD)/xtensa-check $(BUILD)/bench $(BUILD)/docs
+	  $(BUILD)/fuzz $(BUILD)/xtensa-check $(BUILD)/bench $(BUILD)/docs \
+	  $(BUILD)/camera_ws.png
 
 distclean:
 	rm -rf $(BUILD)

@@ -43,11 +43,20 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 say "installing Debian packages: ${missing[*]}"
-# One update per machine run is enough; the stamp lives outside the repo's
-# build/ so that `make clean` does not force another one.
+# One `apt-get update` per machine and six hours is enough; the stamp lives
+# outside the repository so that `make clean` does not force another. An
+# install that fails (a package superseded since the last update) updates
+# and tries once more. Concurrent runs (make -j) wait for dpkg's lock.
 stamp=/var/lib/apt/periodic/.ws-firmware-update-stamp
-if [ ! -e "$stamp" ] || [ -n "$(find "$stamp" -mmin +360 2>/dev/null)" ]; then
+update() {
     apt-get update -qq >/dev/null
     mkdir -p "$(dirname "$stamp")" && touch "$stamp"
+}
+if [ ! -e "$stamp" ] || [ -n "$(find "$stamp" -mmin +360 2>/dev/null)" ]; then
+    update
 fi
-DEBIAN_FRONTEND=noninteractive $cmd -qq >/dev/null
+install() {
+    DEBIAN_FRONTEND=noninteractive $cmd -qq -o DPkg::Lock::Timeout=300 \
+        >/dev/null 2> >(grep -v '^debconf: ' >&2)
+}
+install || { update && install; }

@@ -7,7 +7,7 @@
 # Otherwise, in order:
 #   1. a shallow git clone of the upstream tag vVERSION with the submodules
 #      the unix port needs (machines that reach the upstream host);
-#   2. Debian's source package `micropython` VERSION+ds-1 from trixie, through
+#   2. Debian's source package `micropython` VERSION+ds-N from trixie, through
 #      a private apt configuration under build/apt whose mirror is read from
 #      this machine's own apt sources. Debian's patches let the unix port
 #      build against the system mbedTLS and without git submodules.
@@ -18,7 +18,6 @@ source "$(dirname "$0")/lib.sh"
 version=$1
 dest=$2
 upstream_git=https://github.com/micropython/micropython.git
-debian_revision=ds-1
 debian_suite=trixie
 
 hint="set MICROPY_DIR=/path/to/micropython (a git checkout of tag v$version with submodules)"
@@ -44,7 +43,8 @@ rm -rf "$tmp"
 fetch_git() {
     command -v git >/dev/null || return 1
     say "fetching MicroPython v$version with git"
-    GIT_TERMINAL_PROMPT=0 timeout 300 git clone -q --depth 1 \
+    # A network that drops packets silently must not stall the build long.
+    GIT_TERMINAL_PROMPT=0 timeout 60 git clone -q --depth 1 \
         --branch "v$version" "$upstream_git" "$tmp" 2>/dev/null || return 1
     # The unix port needs mbedTLS (hashlib.sha1, tls) and micropython-lib
     # (the frozen-manifest check); nothing else.
@@ -87,7 +87,7 @@ fetch_debian() {
     local mirror
     mirror=$(debian_mirror | head -n 1)
     [ -n "$mirror" ] || { say "no Debian mirror found in /etc/apt sources"; return 1; }
-    say "fetching Debian source package micropython $version+$debian_revision ($debian_suite)"
+    say "fetching Debian source package micropython $version ($debian_suite)"
 
     local apt="$BUILD_DIR/apt"
     rm -rf "$apt"
@@ -102,15 +102,22 @@ fetch_debian() {
         -qq
     )
     apt-get "${opts[@]}" update >/dev/null || return 1
+    # Whatever Debian revision of the release the suite has (1.25.0+ds-1
+    # today; a point release may bring +ds-2): the version is checked below.
     (cd "$apt/src" &&
         apt-get "${opts[@]}" source --download-only \
-            "micropython=$version+$debian_revision" >/dev/null) || return 1
+            "micropython/$debian_suite" >/dev/null) || return 1
+    local dsc
+    dsc=$(ls "$apt/src"/micropython_"$version"+*.dsc 2>/dev/null | head -n 1)
+    if [ -z "$dsc" ]; then
+        say "Debian $debian_suite has $(ls "$apt/src"/*.dsc | xargs -n1 basename), not $version"
+        return 1
+    fi
     # apt verified the files against the signed index; dpkg-source applies
     # Debian's patch series on extraction.
     # (Extracted beside the download: dpkg-source links the orig tarball
     # next to its target.)
-    dpkg-source --no-check -x "$apt/src/micropython_$version+$debian_revision.dsc" \
-        "$apt/src/tree" >/dev/null || return 1
+    dpkg-source --no-check -x "$dsc" "$apt/src/tree" >/dev/null || return 1
     mv "$apt/src/tree" "$tmp"
 }
 
