@@ -11,6 +11,9 @@ import sys
 
 import microdot
 
+# Line by line, as the firmware prints: tests read the output as it comes.
+sys.stdout.reconfigure(line_buffering=True)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 microdot.__path__.insert(0, os.path.join(ROOT, 'frozen', 'microdot'))
 

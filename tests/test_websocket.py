@@ -359,6 +359,17 @@ def test_limit_decided_from_the_header(srv):
     still_serving(srv)
 
 
+@pytest.mark.parametrize('length', [1 << 62, (1 << 63) - 1])
+def test_length_beyond_memory_is_1009(srv_nolimit, length):
+    # No limit, and no buffer that size: MemoryError here (OverflowError
+    # on 32-bit ports, from 2**31 on) must close with 1009, not a crash.
+    c = RawClient(srv_nolimit.port)
+    c.send(frame(BINARY, length=length)[:14])
+    assert c.close_code() == 1009
+    c.close()
+    still_serving(srv_nolimit)
+
+
 def test_zero_disables_the_limit(srv_nolimit):
     big = payload_of(200000, False)
     assert run(echo_all(srv_nolimit.ws_url + '/echo', [big])) == [big]

@@ -10,6 +10,15 @@
 * ``/stream?n=N&size=S``: one task sends N binary frames of S bytes while
   the handler keeps receiving (answering pings), then sends ``"done"``;
 * ``/flood?n=N``: sends N 16-byte messages in a tight loop, then ``"done"``;
+* ``/idle``: echoes, with each ``receive()`` under a 0.1 s ``wait_for()``
+  (the idle-timeout idiom): a quiet client cancels it again and again;
+* ``/cancel-send?type=T&size=S``: sends S zero bytes as ``T`` (bytes,
+  bytearray or memoryview) under a 0.3 s ``wait_for()``, then closes, and
+  prints what it saw;
+* ``/stall?size=S[&cancel=T]``: a task sends S bytes while the handler
+  receives (another cancels it after T s); prints how ``receive()`` ended,
+  then cancels the task (these two routes cap the socket's send buffer, so
+  that a client reading nothing stops them);
 * ``/heap``: plain HTTP, the heap in use after a collection (MicroPython).
 """
 import gc
@@ -94,6 +103,72 @@ async def flood(request, ws):
     for i in range(int(request.args.get('n', 1000))):
         await ws.send(b'0123456789abcdef')
     await ws.send('done')
+
+
+def _small_send_buffer(stream):
+    """Cap the socket's send buffer (Linux's SOL_SOCKET, SO_SNDBUF): a
+    client that reads nothing then soon stops the writes."""
+    sock = getattr(stream, 's', None)   # MicroPython's asyncio stream
+    if sock is None:
+        sock = stream.get_extra_info('socket')   # CPython's
+    sock.setsockopt(1, 7, 16384)
+
+
+@app.get('/idle')
+@with_websocket
+async def idle(request, ws):
+    while True:
+        try:
+            msg = await asyncio.wait_for(ws.receive(), 0.1)
+        except asyncio.TimeoutError:
+            continue
+        await ws.send(msg)
+
+
+@app.get('/cancel-send')
+@with_websocket
+async def cancel_send(request, ws):
+    _small_send_buffer(request.sock[1])
+    kind = request.args.get('type', 'bytes')
+    size = int(request.args.get('size', 1 << 20))
+    msg = bytearray(size) if kind == 'bytearray' else bytes(size)
+    if kind == 'memoryview':
+        msg = memoryview(msg)
+    try:
+        await asyncio.wait_for(ws.send(msg), 0.3)
+        sent = 'sent'
+    except asyncio.TimeoutError:
+        sent = 'timeout'
+    try:
+        await ws.close()
+        closed = 'closed'
+    except Exception as exc:
+        closed = type(exc).__name__
+    print('cancel-send {} {} {} {}'.format(kind, sent, closed,
+                                           len(msg) == size))
+
+
+@app.get('/stall')
+@with_websocket
+async def stall(request, ws):
+    _small_send_buffer(request.sock[1])
+    task = asyncio.create_task(ws.send(bytes(int(request.args.get(
+        'size', 1 << 20)))))
+
+    async def cancel(delay):
+        await asyncio.sleep(delay)
+        task.cancel()
+    if 'cancel' in request.args:
+        asyncio.create_task(cancel(float(request.args['cancel'])))
+    try:
+        await ws.receive()
+    except WebSocketError as exc:
+        print('stall: {}'.format(exc))
+    task.cancel()
+    try:
+        await task
+    except (asyncio.CancelledError, OSError, WebSocketError):
+        pass
 
 
 @app.get('/heap')
