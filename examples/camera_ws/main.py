@@ -28,7 +28,6 @@ An optional ``"id"`` is echoed. Acks are ``{"type": "ack", "cmd": ...,
 """
 import gc
 import json
-import socket
 import sys
 
 import asyncio
@@ -148,13 +147,12 @@ def control(viewer, text):
 
 
 def _tune_socket(stream):
-    """Make a viewer's socket suit live video (best effort)."""
+    """Make a viewer's socket suit live video (best effort).
+
+    (microdot.websocket has turned Nagle's algorithm off already.)
+    """
     s = getattr(stream, 's', None)  # MicroPython's asyncio Stream
     try:
-        # A frame or a reply is one write that should leave at once; with
-        # Nagle's algorithm a small reply can wait for a delayed ACK.
-        s.setsockopt(getattr(socket, 'IPPROTO_TCP', 6),
-                     getattr(socket, 'TCP_NODELAY', 1), 1)
         if sys.platform == 'linux':
             # Linux grows a socket's send buffer to megabytes: seconds of
             # video queued in the kernel for a slow viewer, when newest-
