@@ -262,7 +262,8 @@ def build_header(buf, opcode, length, fin=True, key=None):
         raise ValueError('length too large')
     extra = 8 if length > 0xffff else 2 if length > 125 else 0
     n = 2 + extra + (4 if key is not None else 0)
-    if _nbytes(buf, mv) < n:
+    size = _nbytes(buf, mv)
+    if size < n:
         raise ValueError('buffer too small')
     header = bytearray(n)
     header[0] = (0x80 if fin else 0) | opcode
@@ -272,7 +273,7 @@ def build_header(buf, opcode, length, fin=True, key=None):
         header[2:2 + extra] = length.to_bytes(extra, 'big')
     if key is not None:
         header[2 + extra:] = bytes(key)
-    _bytes_view(buf, mv, _nbytes(buf, mv))[:n] = header
+    _bytes_view(buf, mv, size)[:n] = header
     return n
 
 

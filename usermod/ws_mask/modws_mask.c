@@ -37,6 +37,11 @@ static const uint8_t *ws_mask_get_key(mp_obj_t key_in) {
     return key.buf;
 }
 
+// The functions taking keywords declare no minimum of positional arguments
+// (0 in MP_DEFINE_CONST_FUN_OBJ_KW): their required arguments may be given
+// by keyword, e.g. mask(buf=b, key=k), and mp_arg_parse_all() checks them,
+// as for vfs.mount().
+
 // mask(buf, key, offset=0) -> (offset + len(buf)) & 3
 static mp_obj_t ws_mask_mask(size_t n_args, const mp_obj_t *pos_args, mp_map_t *kw_args) {
     enum { ARG_buf, ARG_key, ARG_offset };
