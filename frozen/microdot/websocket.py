@@ -46,7 +46,6 @@ makes a server refuse.
 import asyncio
 import binascii
 import hashlib
-import socket
 
 from microdot import Request, Response, abort
 from microdot.microdot import MUTED_SOCKET_ERRORS, print_exception
@@ -130,17 +129,16 @@ class WebSocket:
     def __init__(self, request):
         self.request = request
         self.closed = False
-        self._reader = request.sock[0]
+        # Few attributes: MicroPython keeps them in a hash table probed up
+        # to a free slot, which every lookup of a method goes through too.
         self._writer = request.sock[1]
         # MicroPython's asyncio streams read into buffers; CPython's and
         # Microdot's test streams only have read().
-        self._readinto = getattr(self._reader, 'readinto', None)
-        self._buf = bytearray(_RBUF)
-        self._mv = memoryview(self._buf)
-        self._pos = 0   # start of unconsumed data in _buf
-        self._end = 0   # end of the data in _buf
+        self._readinto = getattr(request.sock[0], 'readinto', None)
+        self._mv = memoryview(bytearray(_RBUF))
+        self._pos = 0   # start of unconsumed data in _mv
+        self._end = 0   # end of the data in _mv
         self._key = bytearray(4)   # the current frame's masking key
-        self._header = bytearray(14)
         self._writing = False   # a task is writing a frame
         self._torn = False   # a frame went out in part: nothing may follow
         self._burst = 0   # small frames sent since the last yield
@@ -186,8 +184,11 @@ class WebSocket:
             b'Sec-WebSocket-Accept: ' + accept + b'\r\n\r\n')
         # Frames are written whole, header first: do not let Nagle's
         # algorithm hold their tails back. The unix port's socket module
-        # lacks the constants (POSIX values then); lwIP's differ.
+        # lacks the constants (POSIX values then); lwIP's differ. (Imported
+        # here: one more module global would slow down the builtins' lookup
+        # on MicroPython, whose globals table is then full.)
         try:
+            import socket
             self._writer.s.setsockopt(getattr(socket, 'IPPROTO_TCP', 6),
                                       getattr(socket, 'TCP_NODELAY', 1), 1)
         except (AttributeError, OSError):
@@ -227,31 +228,55 @@ class WebSocket:
                     if not masked:
                         await self._fail(1002, 'unmasked frame', skip)
                     if opcode < 8:
-                        error = self._start_frame(fin, opcode, length)
-                        if error:
-                            await self._fail(error[0], error[1], skip)
-                    if skip > _RBUF:
-                        payload = await self._read_payload(hlen, length)
-                    else:
+                        # A data frame: check it against the message so far.
+                        if opcode:
+                            if self._frag is not None:
+                                await self._fail(
+                                    1002, 'expected a continuation frame',
+                                    skip)
+                            if not fin and not self.accept_fragments:
+                                await self._fail(
+                                    1003, 'fragments not supported', skip)
+                            self._opcode = opcode
+                            self._utf8 = 0
+                            self._flen = 0
+                        elif self._frag is None:
+                            await self._fail(
+                                1002, 'unexpected continuation frame', skip)
+                        limit = self.max_message_length
+                        if limit == -1:
+                            limit = Request.max_body_length
+                        if limit and self._flen + length > limit:
+                            await self._fail(1009, 'Message too large', skip)
+                        self._fin = fin
+                    if skip <= _RBUF:
                         # Nothing is consumed until the whole frame (any
                         # control frame, a small data frame) is buffered.
                         while self._end - self._pos < skip:
                             await self._more()
-                        start = self._pos + hlen
-                        self._load_key(start)
+                    start = self._pos + hlen
+                    key = self._key   # filled in place: no allocation
+                    key[0] = mv[start - 4]
+                    key[1] = mv[start - 3]
+                    key[2] = mv[start - 2]
+                    key[3] = mv[start - 1]
+                    if skip > _RBUF:
+                        payload = await self._read_payload(start, length)
+                    else:
                         payload = mv[start:start + length]
                         self._pos = start + length
+                        _mask(payload, key)
                         if opcode >= 8:
-                            _mask(payload, self._key)
                             if opcode == 9:
                                 if not self.closed:
                                     await self.send(payload, 10)
                             elif opcode == 8:
                                 await self._on_close(payload)
                             continue
-                        self._unmask(payload, 0)
-                        if self._utf8 < 0:
-                            await self._fail(1007, 'invalid UTF-8')
+                        if self._opcode == 1:
+                            self._utf8 = _utf8_validate(payload, self._utf8)
+                            if self._utf8 < 0:
+                                await self._fail(1007, 'invalid UTF-8')
 
                 # Too little memory for the message (or its copy as str or
                 # bytes) is a message too big to process (RFC 6455 7.4.1).
@@ -314,11 +339,15 @@ class WebSocket:
         self._writing = True
         writer = self._writer
         n = len(data)
+        # Headers, and small frames whole, are built in a scratch buffer
+        # shared by all connections: what the socket does not take at
+        # once, MicroPython's Stream.write() copies (out_buf += ...).
+        scratch = _scratch or _new_scratch()
         try:
+            hlen = _build_header(scratch, opcode, n)
             if not hasattr(writer, 'out_buf'):
                 # Not MicroPython's asyncio stream: one write per frame.
-                hlen = _build_header(self._header, opcode, n)
-                await writer.awrite(bytes(self._header[:hlen]) + data)
+                await writer.awrite(bytes(scratch[:hlen]) + data)
                 # CPython's drain() does not yield while its buffer has
                 # room: a tight send loop would starve the other tasks.
                 self._burst += 1
@@ -326,11 +355,7 @@ class WebSocket:
                     self._burst = 0
                     await asyncio.sleep(0)
             elif n <= _SMALL:
-                scratch = _scratch or _new_scratch()
-                hlen = _build_header(scratch, opcode, n)
                 scratch[hlen:hlen + n] = data
-                # What the socket does not take, Stream.write() copies
-                # (out_buf += ...): the scratch buffer is free on return.
                 writer.write(scratch[:hlen + n])
                 # Stream.drain() yields to the scheduler even when the
                 # socket took everything; do that only every _BURST sends
@@ -343,8 +368,7 @@ class WebSocket:
                 # MicroPython's Stream.write() copies whatever the socket
                 # does not take at once (on an ESP32, most of a large
                 # payload); drain() writes its out_buf from a memoryview.
-                hlen = _build_header(self._header, opcode, n)
-                writer.write(memoryview(self._header)[:hlen])
+                writer.write(scratch[:hlen])
                 if writer.out_buf:
                     await writer.drain()
                 writer.out_buf = data
@@ -384,43 +408,21 @@ class WebSocket:
             if h is not None:
                 return h
 
-    def _start_frame(self, fin, opcode, length):
-        """Check a data frame's header against the message so far; take
-        it in. Returns ``(code, reason)`` if the frame may not come now.
-        """
-        if opcode:
-            if self._frag is not None:
-                return 1002, 'expected a continuation frame'
-            if not fin and not self.accept_fragments:
-                return 1003, 'fragments not supported'
-            self._opcode = opcode
-            self._utf8 = 0
-            self._flen = 0
-        elif self._frag is None:
-            return 1002, 'unexpected continuation frame'
-        limit = self.max_message_length
-        if limit == -1:
-            limit = Request.max_body_length
-        if limit and self._flen + length > limit:
-            return 1009, 'Message too large'
-        self._fin = fin
-        return None
-
-    async def _read_payload(self, hlen=0, length=0):
+    async def _read_payload(self, start=0, length=0):
         """Read a payload too big for the receive buffer into its own.
 
-        The part already buffered is copied; the rest is read straight into
-        the new buffer, unmasked and validated as it arrives. The progress
-        is kept in ``_data`` and ``_done``: called without ``length``, this
-        goes on with the payload a cancelled call was reading.
+        The part already buffered (from ``start`` on) is copied; the rest is
+        read straight into the new buffer, unmasked and validated as it
+        arrives. The progress is kept in ``_data`` and ``_done``: called
+        without ``length``, this goes on with the payload a cancelled call
+        was reading.
         """
         if length:
             try:
                 data = bytearray(length)
             except (MemoryError, OverflowError):   # >= 2**31 on 32 bits
-                await self._fail(1009, 'Message too large', hlen + length)
-            start = self._pos + hlen
-            self._load_key(start)
+                skip = start - self._pos + length   # the whole frame
+                await self._fail(1009, 'Message too large', skip)
             got = self._end - start
             data[:got] = self._mv[start:self._end]
             self._pos = self._end = 0
@@ -433,30 +435,17 @@ class WebSocket:
         while True:
             done = self._done
             if got > done:
-                self._unmask(view[done:got], done & 3)
+                chunk = view[done:got]
+                _mask(chunk, self._key, done & 3)
                 self._done = got
-                if self._utf8 < 0:
-                    await self._fail(1007, 'invalid UTF-8')
+                if self._opcode == 1:
+                    self._utf8 = _utf8_validate(chunk, self._utf8)
+                    if self._utf8 < 0:
+                        await self._fail(1007, 'invalid UTF-8')
             if got == len(data):
                 self._data = None
                 return data
             got += await self._read(view[got:])
-
-    def _load_key(self, start):
-        """Copy the masking key, the 4 bytes before ``start``, to ``_key``.
-        """
-        buf = self._buf
-        key = self._key
-        for i in range(4):
-            key[i] = buf[start - 4 + i]
-
-    def _unmask(self, chunk, phase):
-        """Unmask part of a data frame's payload in place, from key index
-        ``phase``; go on validating a text message (``_utf8`` < 0: invalid).
-        """
-        _mask(chunk, self._key, phase)
-        if self._opcode == 1:
-            self._utf8 = _utf8_validate(chunk, self._utf8)
 
     async def _on_close(self, payload):
         """Answer a Close frame from the client and raise."""
@@ -519,7 +508,7 @@ class WebSocket:
         if pos:
             # Move the unconsumed bytes to the front (a memmove).
             if end:
-                self._buf[:end] = self._mv[pos:pos + end]
+                self._mv[:end] = self._mv[pos:pos + end]
             self._pos = 0
             self._end = end
         return self._read(self._mv[end:], True)
@@ -536,7 +525,7 @@ class WebSocket:
                 if readinto is not None:
                     n = await readinto(buf)
                 else:
-                    data = await self._reader.read(len(buf))
+                    data = await self.request.sock[0].read(len(buf))
                     n = len(data)
                     buf[:n] = data
                 if n:
