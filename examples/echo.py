@@ -31,12 +31,19 @@ def _option(argv, name, default=None):
     return default
 
 
-if __name__ == '__main__':
-    port = int(_option(sys.argv, '--port', 8080))
-    WebSocket.accept_fragments = '--accept-fragments' in sys.argv
-    WebSocket.max_message_length = int(_option(sys.argv, '--max-message',
-                                               -1))
-    if '--bytearray' in sys.argv:
+def configure(argv, default_port=8080):
+    """Apply the command-line options to :class:`WebSocket`; return the port.
+
+    Shared with the test app (tests/ws_app.py), which takes the same options.
+    """
+    WebSocket.accept_fragments = '--accept-fragments' in argv
+    WebSocket.max_message_length = int(_option(argv, '--max-message', -1))
+    if '--bytearray' in argv:
         WebSocket.binary_type = bytearray
+    return int(_option(argv, '--port', default_port))
+
+
+if __name__ == '__main__':
+    port = configure(sys.argv)
     print('echo server on ws://localhost:{}/echo'.format(port))
     app.run(port=port)

@@ -30,7 +30,7 @@ except ImportError:  # pragma: no cover
     import uasyncio as asyncio
 
 from microdot import Microdot, abort
-from microdot.websocket import WebSocket, WebSocketError, with_websocket, \
+from microdot.websocket import WebSocketError, with_websocket, \
     websocket_upgrade
 
 app = Microdot()
@@ -180,18 +180,10 @@ async def heap(request):
         return '0'
 
 
-def _option(argv, name, default=None):
-    if name in argv:
-        return argv[argv.index(name) + 1]
-    return default
-
-
 if __name__ == '__main__':
-    port = int(_option(sys.argv, '--port', 5000))
-    WebSocket.accept_fragments = '--accept-fragments' in sys.argv
-    WebSocket.max_message_length = int(_option(sys.argv, '--max-message',
-                                               -1))
-    if '--bytearray' in sys.argv:
-        WebSocket.binary_type = bytearray
+    # The options are examples/echo.py's.
+    sys.path.append((__file__.rpartition('/')[0] or '.') + '/../examples')
+    from echo import configure
+    port = configure(sys.argv, default_port=5000)
     print('ws_app on port {}'.format(port))
     app.run(port=port)
