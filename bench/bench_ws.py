@@ -109,7 +109,7 @@ def start_server(env, args=(), heap=HEAP, max_message=MAX_MESSAGE):
 def connect(port):
     s = socket.create_connection(('127.0.0.1', port), timeout=30)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    s.sendall(b'GET /echo HTTP/1.1\r\nHost: bench\r\n'
+    s.sendall(b'GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n'
               b'Upgrade: websocket\r\nConnection: Upgrade\r\n'
               b'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n'
               b'Sec-WebSocket-Version: 13\r\n\r\n')

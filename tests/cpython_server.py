@@ -17,7 +17,10 @@ sys.stdout.reconfigure(line_buffering=True)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 microdot.__path__.insert(0, os.path.join(ROOT, 'frozen', 'microdot'))
 
+import microdot.server  # noqa: E402
 import microdot.websocket  # noqa: E402
+
+microdot.Microdot = microdot.server.Microdot
 
 print('microdot {} from {}; websocket from {}; codec {}'.format(
     microdot.__version__, os.path.dirname(microdot.__file__),

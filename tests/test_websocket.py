@@ -91,6 +91,7 @@ srv_frag = app_fixture('--accept-fragments', '--max-message', '100000')
 srv_limit = app_fixture('--max-message', '1000')
 srv_nolimit = app_fixture('--max-message', '0')
 srv_bytearray = app_fixture('--bytearray', '--max-message', '0')
+srv_many = app_fixture('--max-connections', '64')
 
 
 def run(coro):
@@ -435,7 +436,7 @@ def test_fragment_utf8_fails_fast(srv_frag):
 # The opening handshake.
 
 def upgrade(path='/echo', method='GET', version='HTTP/1.1', **headers):
-    fields = {'Host': 'test', 'Upgrade': 'websocket',
+    fields = {'Host': '127.0.0.1', 'Upgrade': 'websocket',
               'Connection': 'Upgrade', 'Sec-WebSocket-Key': RFC_KEY,
               'Sec-WebSocket-Version': '13'}
     for name, value in headers.items():
@@ -523,9 +524,10 @@ def test_spec_example_upgrade_after_authorization(srv):
 
 # Load and bad clients.
 
-def test_fifty_concurrent_connections(srv):
+def test_fifty_concurrent_connections(srv_many):
     async def client(i):
-        async with connect(srv.ws_url + '/echo', compression=None) as ws:
+        async with connect(srv_many.ws_url + '/echo',
+                           compression=None) as ws:
             for j in range(10):
                 msg = 'c{} m{} '.format(i, j) * (i + 1)
                 await ws.send(msg)

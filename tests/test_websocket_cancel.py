@@ -70,7 +70,7 @@ def upgrade(port, path):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.settimeout(10)
     s.connect(('127.0.0.1', port))
-    s.sendall('GET {} HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\n'
+    s.sendall('GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n'
               'Connection: Upgrade\r\nSec-WebSocket-Key: {}\r\n'
               'Sec-WebSocket-Version: 13\r\n\r\n'.format(
                   path, base64.b64encode(os.urandom(16)).decode()).encode())

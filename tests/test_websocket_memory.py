@@ -105,8 +105,9 @@ def one_connection(port, i):
 def test_heap_returns_to_baseline_after_1000_connections(serve):
     server = serve(APP)
     # Warm up: the first connections allocate what lives on (the send
-    # scratch buffer, interned strings, the app's first requests).
-    for i in range(20):
+    # scratch buffer, interned strings, the app's first requests, asyncio's
+    # tables sized for the most sockets and tasks at once).
+    for i in range(100):
         one_connection(server.port, i)
     baseline = heap_in_use(server)
     for i in range(1000):
@@ -116,6 +117,7 @@ def test_heap_returns_to_baseline_after_1000_connections(serve):
           .format(baseline, after))
     # The smallest leak, one GC block (32 bytes here) a connection, would
     # be 32000 bytes; a stale pointer on the stack (see heap_in_use) can
-    # keep up to ~3 KiB alive in either measurement.
-    assert after - baseline < 4096, (baseline, after)
+    # keep a few KiB alive in either measurement (6,336 bytes seen: what
+    # it points at changes with the address layout of the process).
+    assert abs(after - baseline) < 8192, (baseline, after)
     assert server.alive()

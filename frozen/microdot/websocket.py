@@ -34,11 +34,18 @@ timeout) without losing data; a :meth:`WebSocket.send` cancelled or failing
 halfway through a frame closes the connection, as nothing can follow the
 cut frame.
 
+The LAN is not trusted: an upgrade from a web page of another origin gets
+``403`` (:attr:`WebSocket.allowed_origins`), an idle client is pinged and
+one that stays silent is dropped (:attr:`WebSocket.ping_interval`), and a
+closing handshake never takes longer than :attr:`WebSocket.close_timeout`.
+
 Differences from upstream 2.7.0: protocol errors close the connection with
 the status code RFC 6455 asks for; empty messages are returned; fragmented
 messages can be accepted (:attr:`WebSocket.accept_fragments`);
 ``max_message_length = 0`` disables the limit; :meth:`WebSocket.send`
-raises :exc:`WebSocketError` once the connection is closed. Upstream's
+raises :exc:`WebSocketError` once the connection is closed; the Origin
+check, keepalive pings and ``1011`` for an exception in a handler are new.
+Upstream's
 ``microdot.test_client`` cannot drive this module: its ``websocket()``
 sends an HTTP/1.0 request and unmasked frames, which RFC 6455 (4.1, 5.1)
 makes a server refuse.
@@ -74,10 +81,9 @@ _scratch = None
 # Small frames sent in a row without yielding to other tasks.
 _BURST = 8
 
-# How long a connection failed by the server waits for the client's Close
-# frame before the socket is closed (closing it with unread data would
-# send a TCP reset, which can destroy the Close frame in flight).
-_LINGER = 1
+# A fragment but the last counts as at least this many bytes against
+# max_message_length: a flood of tiny fragments costs memory per fragment.
+_FRAGMENT_COST = 64
 
 # Close codes a peer may send (RFC 6455 7.4.1, IANA registry): others, and
 # 1004-1006 and 1015 in particular, are a protocol error.
@@ -126,6 +132,32 @@ class WebSocket:
     #: twice its size in memory while the copy is made.
     binary_type = bytes
 
+    #: The origins, besides the server's own, from which a web page may
+    #: open a WebSocket. A browser names the page that opens a WebSocket in
+    #: the ``Origin`` header; without this check any page the owner's
+    #: browser visits could connect to the board (cross-site WebSocket
+    #: hijacking). By default an upgrade is accepted without ``Origin``
+    #: (not from a browser) or from the same origin (``Origin``'s host and
+    #: port are the request's ``Host``); any other, ``null`` included, gets
+    #: ``403``. Give a list to accept more, e.g.
+    #: ``['https://dashboard.example']`` (``'null'`` for pages with an
+    #: opaque origin), or ``'*'`` to accept every origin.
+    allowed_origins = ()
+
+    #: Seconds without a frame from the client after which the server
+    #: pings it; ``None``: never. (Any frame received counts as life.)
+    ping_interval = 20
+
+    #: Seconds a pinged client has to send something before the connection
+    #: is closed with status 1011 and dropped; ``None``: wait for ever.
+    #: The client's frames are seen while a task waits in :meth:`receive`.
+    ping_timeout = 20
+
+    #: Seconds the closing handshake may take, from the start of sending
+    #: the Close frame (behind a frame another task is sending) to the
+    #: client's Close frame: then the connection is dropped.
+    close_timeout = 2
+
     def __init__(self, request):
         self.request = request
         self.closed = False
@@ -140,10 +172,15 @@ class WebSocket:
         self._end = 0   # end of the data in _mv
         self._key = bytearray(4)   # the current frame's masking key
         self._writing = False   # a task is writing a frame
-        self._torn = False   # a frame went out in part: nothing may follow
+        # Nothing may be written any more: a frame went out in part, or
+        # the Close frame went out.
+        self._torn = False
         self._burst = 0   # small frames sent since the last yield
         self._idle = None   # an Event for tasks waiting to write
+        self._pong = None   # a ping's payload, to be answered
         self._reading = False
+        self._heard = 0   # reads that returned data: signs of life
+        self._keeper = None   # the keepalive task
         # The message being received: its opcode, the current frame's FIN
         # bit, the UTF-8 validation state of a text so far, and when
         # fragmented, the payloads so far and their total length.
@@ -161,8 +198,9 @@ class WebSocket:
         """Check the upgrade request and answer it with ``101``.
 
         Aborts with ``400`` for a request that is not a valid WebSocket
-        upgrade, and with ``426`` and a ``Sec-WebSocket-Version: 13`` header
-        for a WebSocket version other than 13 (RFC 6455 4.2.2).
+        upgrade, with ``426`` and a ``Sec-WebSocket-Version: 13`` header
+        for a WebSocket version other than 13 (RFC 6455 4.2.2), and with
+        ``403`` for an ``Origin`` not allowed (:attr:`allowed_origins`).
         """
         request = self.request
         headers = request.headers
@@ -171,11 +209,16 @@ class WebSocket:
                 not _has_token(headers.get('Connection'), 'upgrade'):
             abort(400)
         key = headers.get('Sec-WebSocket-Key', '')
-        if not _valid_key(key):
-            abort(400)
+        host = headers.get('Host')
+        if not _valid_key(key) or not host:
+            abort(400)   # a Host header is required (RFC 6455 4.2.1)
         if headers.get('Sec-WebSocket-Version', '').strip() != '13':
             _want_version_header(request)
             abort(426)
+        origin = headers.get('Origin')
+        if origin is not None and \
+                not _origin_allowed(origin, host, self.allowed_origins):
+            abort(403)
         accept = binascii.b2a_base64(
             hashlib.sha1(key.encode() + _GUID).digest())[:-1]
         await self._writer.awrite(
@@ -246,8 +289,11 @@ class WebSocket:
                         limit = self.max_message_length
                         if limit == -1:
                             limit = Request.max_body_length
-                        if limit and self._flen + length > limit:
+                        cost = length if fin or length > _FRAGMENT_COST \
+                            else _FRAGMENT_COST
+                        if limit and self._flen + cost > limit:
                             await self._fail(1009, 'Message too large', skip)
+                        self._flen += cost
                         self._fin = fin
                     if skip <= _RBUF:
                         # Nothing is consumed until the whole frame (any
@@ -268,8 +314,7 @@ class WebSocket:
                         _mask(payload, key)
                         if opcode >= 8:
                             if opcode == 9:
-                                if not self.closed:
-                                    await self.send(payload, 10)
+                                await self._answer(payload)
                             elif opcode == 8:
                                 await self._on_close(payload)
                             continue
@@ -290,7 +335,6 @@ class WebSocket:
                         if frag is None:
                             self._frag = frag = []
                         frag.append(payload)
-                        self._flen += len(payload)
                         if not self._fin:
                             continue
                         self._frag = None
@@ -328,51 +372,65 @@ class WebSocket:
                 data = memoryview(data)   # MicroPython: the UTF-8 bytes
             except TypeError:
                 data = data.encode()
-        elif opcode is None:
-            opcode = 2
+        else:
+            if opcode is None:
+                opcode = 2
+            if type(data) is not bytes and type(data) is not bytearray:
+                data = _octets(data)
         if self._writing:
             await self._wait_writer()
         # Once closed, only the Close frame itself may still go out, and
-        # nothing after a frame cut short.
-        if self.closed and (opcode != 8 or self._torn):
+        # nothing after a frame cut short or after the Close frame.
+        if self._torn or self.closed and opcode != 8:
             raise WebSocketError('Websocket connection closed')
         self._writing = True
         writer = self._writer
-        n = len(data)
         # Headers, and small frames whole, are built in a scratch buffer
         # shared by all connections: what the socket does not take at
         # once, MicroPython's Stream.write() copies (out_buf += ...).
         scratch = _scratch or _new_scratch()
         try:
-            hlen = _build_header(scratch, opcode, n)
-            if not hasattr(writer, 'out_buf'):
-                # Not MicroPython's asyncio stream: one write per frame.
-                await writer.awrite(bytes(scratch[:hlen]) + data)
-                # CPython's drain() does not yield while its buffer has
-                # room: a tight send loop would starve the other tasks.
-                self._burst += 1
-                if self._burst >= _BURST:
-                    self._burst = 0
-                    await asyncio.sleep(0)
-            elif n <= _SMALL:
-                scratch[hlen:hlen + n] = data
-                writer.write(scratch[:hlen + n])
-                # Stream.drain() yields to the scheduler even when the
-                # socket took everything; do that only every _BURST sends
-                # (CPython's drain() does not yield at all then).
-                self._burst += 1
-                if writer.out_buf or self._burst >= _BURST:
-                    self._burst = 0
+            while True:
+                n = len(data)
+                hlen = _build_header(scratch, opcode, n)
+                if not hasattr(writer, 'out_buf'):
+                    # Not MicroPython's asyncio stream: one write per frame.
+                    await writer.awrite(bytes(scratch[:hlen]) + data)
+                    # CPython's drain() does not yield while its buffer has
+                    # room: a tight send loop would starve the other tasks.
+                    self._burst += 1
+                    if self._burst >= _BURST:
+                        self._burst = 0
+                        await asyncio.sleep(0)
+                elif n <= _SMALL:
+                    scratch[hlen:hlen + n] = data
+                    writer.write(scratch[:hlen + n])
+                    # Stream.drain() yields to the scheduler even when the
+                    # socket took everything; do that only every _BURST
+                    # sends (CPython's drain() does not yield at all then).
+                    self._burst += 1
+                    if writer.out_buf or self._burst >= _BURST:
+                        self._burst = 0
+                        await writer.drain()
+                else:
+                    # MicroPython's Stream.write() copies whatever the
+                    # socket does not take at once (on an ESP32, most of a
+                    # large payload); drain() writes its out_buf from a
+                    # memoryview.
+                    writer.write(scratch[:hlen])
+                    if writer.out_buf:
+                        await writer.drain()
+                    writer.out_buf = data
                     await writer.drain()
-            else:
-                # MicroPython's Stream.write() copies whatever the socket
-                # does not take at once (on an ESP32, most of a large
-                # payload); drain() writes its out_buf from a memoryview.
-                writer.write(scratch[:hlen])
-                if writer.out_buf:
-                    await writer.drain()
-                writer.out_buf = data
-                await writer.drain()
+                if opcode == 8:
+                    self.closed = self._torn = True
+                # A ping received while this frame went out is answered
+                # right after it.
+                data = self._pong
+                if data is None or self._torn:
+                    break
+                self._pong = None
+                opcode = 10
         except BaseException:
             if getattr(writer, 'out_buf', None):
                 # Cancelled or failed with part of the frame unsent: drain()
@@ -392,11 +450,12 @@ class WebSocket:
         """Close the websocket connection.
 
         Sends a Close frame with status 1000, marks the connection as
-        closed, and waits briefly for the client's Close frame. Does
-        nothing if the connection is already closed.
+        closed, and waits for the client's Close frame (unless another task
+        is receiving, which then gets it), all within
+        :attr:`close_timeout`. Does nothing if the connection is already
+        closed.
         """
-        if await self._send_close(1000) and not self._reading:
-            await self._linger(0)
+        await self._close(1000)
 
     # Receiving
 
@@ -457,8 +516,17 @@ class WebSocket:
             if _utf8_validate(payload[2:]):
                 await self._fail(1007, 'invalid close reason')
         # Echo the status code (RFC 6455 5.5.1), without the reason.
-        await self._send_close(code)
+        await self._close(code, -1)
         raise WebSocketError('Websocket connection closed')
+
+    async def _answer(self, payload):
+        """Answer a ping: now, or, if another task is writing a frame,
+        right after it (so a cancelled receive() loses no pong)."""
+        if not self.closed:
+            if self._writing:
+                self._pong = bytes(payload)
+            else:
+                await self.send(payload, 10)
 
     async def _fail(self, code, reason, skip=-1):
         """Fail the connection with a Close frame of ``code``; raise.
@@ -467,21 +535,52 @@ class WebSocket:
                      the stream is still in sync: the client's answer is
                      then awaited before the socket closes.
         """
-        if await self._send_close(code) and skip >= 0:
-            await self._linger(skip)
+        await self._close(code, skip)
         raise WebSocketError(reason)
 
-    async def _linger(self, skip):
-        """Read and drop data up to the client's Close frame, for a while."""
-        self._reading = True
+    async def _close(self, code, skip=None):
+        """Mark the connection closed and send a Close frame, unless done.
+
+        :param code: the status code, or ``None`` for none.
+        :param skip: ``-1``, or bytes to the end of the current frame: then
+                     data up to the client's Close frame is read and dropped
+                     (closing the socket with unread data would send a TCP
+                     reset, which can destroy the Close frame in flight).
+                     ``None``: ``0`` unless another task is receiving (it
+                     gets the client's Close frame).
+
+        A frame another task is sending goes first, but the client may have
+        stopped reading: all this ends within :attr:`close_timeout`.
+        """
+        self._stop_keepalive()
+        if self.closed:
+            return
+        self.closed = True
+        if skip is None:
+            skip = -1 if self._reading else 0
+        payload = b'' if code is None else code.to_bytes(2, 'big')
         try:
-            await asyncio.wait_for(self._drop(skip), _LINGER)
+            await asyncio.wait_for(self._closing(payload, skip),
+                                   self.close_timeout)
         except Exception:   # a timeout, a reset, garbage: stop waiting
             pass
-        finally:
-            self._reading = False
+
+    async def _closing(self, payload, skip):
+        self._pong = None
+        await self.send(payload, 8)
+        if skip >= 0:
+            self._reading = True
+            try:
+                await self._drop(skip)
+            finally:
+                self._reading = False
 
     async def _drop(self, skip):
+        """Read and drop data up to the client's Close frame."""
+        if self._data is not None:
+            # The rest of the payload a cancelled receive() was reading.
+            skip += len(self._data) - self._done
+            self._data = None
         while True:
             while skip:
                 have = self._end - self._pos
@@ -529,6 +628,7 @@ class WebSocket:
                     n = len(data)
                     buf[:n] = data
                 if n:
+                    self._heard += 1
                     if more:
                         self._end += n
                     return n
@@ -537,29 +637,10 @@ class WebSocket:
         except OSError:
             pass
         self.closed = True
+        self._stop_keepalive()
         raise WebSocketError('Websocket connection closed')
 
     # Sending
-
-    async def _send_close(self, code):
-        """Mark the connection closed; send a Close frame unless it was.
-
-        :param code: the status code, or ``None`` for none.
-
-        Returns True if the frame went out. A frame another task is sending
-        goes first, but the client may have stopped reading: after _LINGER
-        seconds the Close frame is given up (the socket closes when the
-        handler returns).
-        """
-        if self.closed:
-            return False
-        self.closed = True
-        payload = b'' if code is None else code.to_bytes(2, 'big')
-        try:
-            await asyncio.wait_for(self.send(payload, 8), _LINGER)
-            return True
-        except (OSError, WebSocketError, asyncio.TimeoutError):
-            return False
 
     async def _wait_writer(self):
         """Wait until no other task is writing a frame."""
@@ -567,6 +648,51 @@ class WebSocket:
             if self._idle is None:
                 self._idle = asyncio.Event()
             await self._idle.wait()
+
+    # Keepalive
+
+    def _start_keepalive(self):
+        if self.ping_interval is not None:
+            self._keeper = asyncio.create_task(self._keepalive())
+
+    def _stop_keepalive(self):
+        keeper = self._keeper
+        if keeper is not None:
+            self._keeper = None
+            keeper.cancel()
+
+    async def _keepalive(self):
+        """Ping the client when it has been silent for ``ping_interval``;
+        drop it when it stays silent ``ping_timeout`` more while a task
+        waits for its frames."""
+        interval = self.ping_interval
+        timeout = self.ping_timeout
+        try:
+            while True:
+                heard = self._heard
+                await asyncio.sleep(interval)
+                if self._heard != heard:
+                    continue
+                if not self._writing:   # else a frame is stuck, or going
+                    await self.send(b'', 9)
+                if timeout is None:
+                    continue
+                await asyncio.sleep(timeout)
+                if self._heard == heard and self._reading:
+                    break
+        except (OSError, WebSocketError):
+            return   # the connection ended
+        self._keeper = None   # do not cancel this task when closing
+        await self._close(1011, -1)
+        await self._abort()
+
+    async def _abort(self):
+        """Close the socket under a task blocked on it: it gets an error."""
+        transport = getattr(self._writer, 'transport', None)
+        if transport is not None:
+            transport.abort()   # CPython: close() would wait for the peer
+        else:
+            await self._writer.aclose()
 
     # Upstream Microdot 2.7.0's private frame helpers. This module does not
     # use them; they are kept, with upstream's behaviour, because
@@ -634,7 +760,35 @@ def _valid_key(key):
     for c in key[:22]:
         if c not in _B64:
             return False
-    return True   # 22 base64 digits and '==': 16 bytes
+    # 22 digits of 6 bits hold 16 bytes and 4 bits, which must be zero
+    # (RFC 4648 3.5: the canonical encoding).
+    return _B64.index(key[21]) & 15 == 0
+
+
+def _origin_allowed(origin, host, allowed):
+    """True if a page of ``origin`` may open a WebSocket on ``host``."""
+    if isinstance(allowed, str):
+        allowed = (allowed,)
+    scheme, sep, netloc = origin.lower().partition('://')
+    if sep and scheme in ('http', 'https') and netloc == host.lower():
+        return True   # same origin
+    for o in allowed:
+        if o == '*' or o.lower() == origin.lower():
+            return True
+    return False
+
+
+def _octets(data):
+    """``data`` (bytes-like) as bytes: a memoryview or an array of wider
+    items is viewed (CPython) or copied (MicroPython cannot cast) so that
+    its length and slices count bytes."""
+    view = data if type(data) is memoryview else memoryview(data)
+    if getattr(view, 'itemsize', 1) == 1:
+        return data
+    try:
+        return view.cast('B')
+    except AttributeError:
+        return bytes(view)
 
 
 async def _after_error(request, response):
@@ -645,7 +799,9 @@ async def _after_error(request, response):
     ``426`` answer to an upgrade names the version this server speaks.
     """
     if request is not None:
-        if getattr(request.g, '_ws_upgraded', False):
+        ws = getattr(request.g, '_ws', None)
+        if ws is not None:
+            ws._stop_keepalive()
             return Response.already_handled
         if response.status_code == 426 and \
                 getattr(request.g, '_ws_version', False):
@@ -686,11 +842,13 @@ async def websocket_upgrade(request):
     """
     ws = WebSocket(request)
     await ws.handshake()
-    request.g._ws_upgraded = True
+    request.g._ws = ws
     _hook(request)
+    ws._start_keepalive()
 
     @request.after_request
     async def after_request(request, response):
+        ws._stop_keepalive()
         return Response.already_handled
 
     return ws
@@ -700,23 +858,26 @@ def websocket_wrapper(f, upgrade_function):
     """Wrap route ``f`` in a WebSocket upgrade made by ``upgrade_function``.
 
     The handler gets the WebSocket as its second argument; the connection
-    is closed when it returns or raises.
+    is closed when it returns or raises: with status 1011 if it raised
+    anything but :exc:`WebSocketError` (RFC 6455 7.4.1).
     """
     @wraps(f)
     async def wrapper(request, *args, **kwargs):
         ws = await upgrade_function(request)
+        code = 1011
         try:
             await f(request, ws, *args, **kwargs)
+            code = 1000
         except OSError as exc:
             if exc.errno not in MUTED_SOCKET_ERRORS:  # pragma: no cover
                 raise
         except WebSocketError:
-            pass
+            code = 1000
         except Exception as exc:
             print_exception(exc)
         finally:  # pragma: no cover
             try:
-                await ws.close()
+                await ws._close(code)
             except Exception:
                 pass
         return Response.already_handled
