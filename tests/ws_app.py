@@ -19,10 +19,28 @@
   receives (another cancels it after T s); prints how ``receive()`` ended,
   then cancels the task (these two routes cap the socket's send buffer, so
   that a client reading nothing stops them);
-* ``/heap``: plain HTTP, the heap in use after a collection (MicroPython).
+* ``/heap``: plain HTTP, the heap in use after a collection (MicroPython);
+* ``/body``: plain HTTP POST, answers with the request's body;
+* ``/raise``: raises an exception after the first message;
+* ``/array?type=T&n=N``: sends ``array(T, range(N))`` as a memoryview and as
+  the array itself, then ``"done"``;
+* ``/close-twice``: closes, then tries a second Close frame and a message,
+  and prints what each did;
+* ``/close-after-cancel``: one ``receive()`` under a 0.3 s ``wait_for()``,
+  then ``close()``; prints how it went;
+* ``/stuck-idle?size=S``: a task sends S bytes while the handler echoes
+  with each ``receive()`` under a 0.1 s ``wait_for()`` (a client that reads
+  nothing keeps the send stuck while receive() is cancelled again and
+  again).
+
+Besides echo.py's options, ``--ping-interval S``, ``--ping-timeout S``
+(``none`` for ``None``), ``--close-timeout S`` and ``--origins A,B`` set
+the ``WebSocket`` attributes of those names (``allowed_origins`` for the
+last).
 """
 import gc
 import sys
+from array import array
 
 try:
     import asyncio
@@ -30,7 +48,7 @@ except ImportError:  # pragma: no cover
     import uasyncio as asyncio
 
 from microdot import Microdot, abort
-from microdot.websocket import WebSocketError, with_websocket, \
+from microdot.websocket import WebSocket, WebSocketError, with_websocket, \
     websocket_upgrade
 
 app = Microdot()
@@ -171,6 +189,76 @@ async def stall(request, ws):
         pass
 
 
+@app.get('/raise')
+@with_websocket
+async def fail(request, ws):
+    await ws.receive()
+    raise RuntimeError('handler failed on purpose')
+
+
+@app.get('/array')
+@with_websocket
+async def send_array(request, ws):
+    data = array(request.args.get('type', 'H'),
+                 range(int(request.args.get('n', 2000))))
+    await ws.send(memoryview(data))
+    await ws.send(data)
+    await ws.send('done')
+
+
+@app.get('/close-twice')
+@with_websocket
+async def close_twice(request, ws):
+    await ws.close()
+    for data, opcode in ((b'', WebSocket.CLOSE), ('more', None)):
+        try:
+            await ws.send(data, opcode)
+            print('close-twice: sent {!r}'.format(data))
+        except WebSocketError:
+            print('close-twice: refused {!r}'.format(data))
+
+
+@app.get('/close-after-cancel')
+@with_websocket
+async def close_after_cancel(request, ws):
+    try:
+        await asyncio.wait_for(ws.receive(), 0.3)
+        print('close-after-cancel: received')
+    except asyncio.TimeoutError:
+        pass
+    await ws.close()
+    print('close-after-cancel: closed')
+
+
+@app.get('/stuck-idle')
+@with_websocket
+async def stuck_idle(request, ws):
+    _small_send_buffer(request.sock[1])
+
+    async def sender():
+        try:
+            await ws.send(bytes(int(request.args.get('size', 1 << 20))))
+        except (OSError, WebSocketError):
+            pass
+    task = asyncio.create_task(sender())
+    try:
+        while True:
+            try:
+                msg = await asyncio.wait_for(ws.receive(), 0.1)
+            except asyncio.TimeoutError:
+                continue
+            await ws.send(msg)
+    except WebSocketError:
+        pass
+    await task
+    print('stuck-idle: ended')
+
+
+@app.post('/body')
+async def body(request):
+    return request.body, {'Content-Type': 'application/octet-stream'}
+
+
 @app.get('/heap')
 async def heap(request):
     gc.collect()
@@ -183,7 +271,14 @@ async def heap(request):
 if __name__ == '__main__':
     # The options are examples/echo.py's.
     sys.path.append((__file__.rpartition('/')[0] or '.') + '/../examples')
-    from echo import configure
+    from echo import _option, configure
     port = configure(sys.argv, default_port=5000)
+    for name in ('ping-interval', 'ping-timeout', 'close-timeout'):
+        value = _option(sys.argv, '--' + name)
+        if value is not None:
+            setattr(WebSocket, name.replace('-', '_'),
+                    None if value == 'none' else float(value))
+    if '--origins' in sys.argv:
+        WebSocket.allowed_origins = _option(sys.argv, '--origins').split(',')
     print('ws_app on port {}'.format(port))
     app.run(port=port)

@@ -1,6 +1,6 @@
 """Pure-Python twin of the ``ws_mask`` C module.
 
-The same four functions with the same semantics and error messages as
+The same functions with the same semantics and error messages as
 ``usermod/ws_mask``, for firmware without the C module and for CPython::
 
     try:
@@ -135,6 +135,27 @@ def _bytes_view(buf, mv, n):
         return mv
     import uctypes
     return memoryview(uctypes.bytearray_at(uctypes.addressof(buf), n))
+
+
+def byteview(obj):
+    """``obj`` if its items are bytes, else a memoryview of its bytes.
+
+    ``len()`` of a memoryview or an array counts items, and its slices are
+    made of items. The view points into ``obj``'s buffer: keep ``obj``
+    referenced while the view is in use (the collector may not see the
+    view's pointer).
+    """
+    if type(obj) is bytes or type(obj) is bytearray:
+        return obj
+    mv = memoryview(obj)
+    n = _nbytes(obj, mv)
+    if n == len(mv):
+        return obj
+    try:
+        return mv.cast('B')   # CPython
+    except AttributeError:
+        import uctypes
+        return memoryview(uctypes.bytearray_at(uctypes.addressof(obj), n))
 
 
 def _key(key):

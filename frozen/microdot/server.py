@@ -19,6 +19,9 @@ is closed: ``400`` for a malformed head, ``408`` for one not sent in time,
 ``414`` or ``431`` for one too long, ``421`` for a ``Host`` the server does
 not answer to, ``503`` for a connection over :attr:`Microdot.max_connections`.
 A connection that sends nothing is closed without a response.
+
+Importing this module also mends MicroPython 1.25's asyncio for sockets
+shared by a reading and a writing task (see :func:`_fix_io_queue`).
 """
 import asyncio
 
@@ -190,7 +193,8 @@ class _Head:
                     break
                 if n == 0 or n == 1 and first == 13:   # '' or '\r'
                     self.end = base + j + 1
-                    return 0
+                    return 431 if max_length and self.end > max_length \
+                        else 0
                 lines += 1
                 if max_headers and lines > max_headers + 1:
                     return 431
@@ -224,8 +228,9 @@ class _Head:
                     self.length = int(value)
         except (ValueError, UnicodeError):
             return 400
-        if self.host is None and self.version != '1.0':
-            return 400   # HTTP/1.1 requires Host (RFC 9112 3.2)
+        if self.host is None and self.version != '1.0' or \
+                self.host is not None and _host_name(self.host) is None:
+            return 400   # a missing or bad Host (RFC 9112 3.2)
         return 0
 
     async def read_body(self, max_length):
@@ -346,3 +351,32 @@ def _own_names():
         return ('localhost', name, name + '.local')
     except (ImportError, AttributeError, OSError):
         return ('localhost',)
+
+
+def _fix_io_queue():
+    """Mend MicroPython's asyncio (1.25 and later): cancelling a task that
+    waits for a socket forgets the other task waiting for the same socket,
+    so a ``receive()`` under ``wait_for()`` left another task's stuck
+    ``send()`` asleep for ever. Only the cancelled task is forgotten now.
+    """
+    try:
+        import select
+        from asyncio.core import IOQueue
+    except ImportError:
+        return   # CPython
+
+    def remove(self, task):
+        for k in self.map:   # (iterating allocates nothing)
+            sm = self.map[k]
+            if sm[0] is task or sm[1] is task:
+                sm[0 if sm[0] is task else 1] = None
+                if sm[0] is None and sm[1] is None:
+                    self._dequeue(sm[2])
+                else:
+                    self.poller.modify(sm[2], select.POLLOUT
+                                       if sm[0] is None else select.POLLIN)
+                return
+    IOQueue.remove = remove
+
+
+_fix_io_queue()

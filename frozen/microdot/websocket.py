@@ -67,6 +67,7 @@ _parse_header = ws_mask.parse_header
 _build_header = ws_mask.build_header
 _mask = ws_mask.mask
 _utf8_validate = ws_mask.utf8_validate
+_byteview = ws_mask.byteview
 
 _GUID = b'258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 _B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
@@ -369,14 +370,16 @@ class WebSocket:
             if opcode is None:
                 opcode = 1
             try:
-                data = memoryview(data)   # MicroPython: the UTF-8 bytes
+                buf = memoryview(data)   # MicroPython: the UTF-8 bytes
             except TypeError:
-                data = data.encode()
+                buf = data.encode()
         else:
             if opcode is None:
                 opcode = 2
-            if type(data) is not bytes and type(data) is not bytearray:
-                data = _octets(data)
+            # A memoryview or an array of wider items as a view of bytes
+            # (into data, which stays referenced here meanwhile).
+            buf = data if type(data) is bytes or type(data) is bytearray \
+                else _byteview(data)
         if self._writing:
             await self._wait_writer()
         # Once closed, only the Close frame itself may still go out, and
@@ -391,11 +394,11 @@ class WebSocket:
         scratch = _scratch or _new_scratch()
         try:
             while True:
-                n = len(data)
+                n = len(buf)
                 hlen = _build_header(scratch, opcode, n)
                 if not hasattr(writer, 'out_buf'):
                     # Not MicroPython's asyncio stream: one write per frame.
-                    await writer.awrite(bytes(scratch[:hlen]) + data)
+                    await writer.awrite(bytes(scratch[:hlen]) + buf)
                     # CPython's drain() does not yield while its buffer has
                     # room: a tight send loop would starve the other tasks.
                     self._burst += 1
@@ -403,7 +406,7 @@ class WebSocket:
                         self._burst = 0
                         await asyncio.sleep(0)
                 elif n <= _SMALL:
-                    scratch[hlen:hlen + n] = data
+                    scratch[hlen:hlen + n] = buf
                     writer.write(scratch[:hlen + n])
                     # Stream.drain() yields to the scheduler even when the
                     # socket took everything; do that only every _BURST
@@ -420,14 +423,14 @@ class WebSocket:
                     writer.write(scratch[:hlen])
                     if writer.out_buf:
                         await writer.drain()
-                    writer.out_buf = data
+                    writer.out_buf = buf
                     await writer.drain()
                 if opcode == 8:
                     self.closed = self._torn = True
                 # A ping received while this frame went out is answered
                 # right after it.
-                data = self._pong
-                if data is None or self._torn:
+                buf = self._pong
+                if buf is None or self._torn:
                     break
                 self._pong = None
                 opcode = 10
@@ -550,7 +553,8 @@ class WebSocket:
                      gets the client's Close frame).
 
         A frame another task is sending goes first, but the client may have
-        stopped reading: all this ends within :attr:`close_timeout`.
+        stopped reading: all this ends within :attr:`close_timeout`, after
+        which the socket is closed if the Close frame could not go out.
         """
         self._stop_keepalive()
         if self.closed:
@@ -563,7 +567,13 @@ class WebSocket:
             await asyncio.wait_for(self._closing(payload, skip),
                                    self.close_timeout)
         except Exception:   # a timeout, a reset, garbage: stop waiting
-            pass
+            if not self._torn:
+                self._abort()   # the frame is stuck behind another
+        except BaseException:
+            # Cancelled (a receive() under wait_for(), say): the closing
+            # handshake cannot be finished later.
+            self._abort()
+            raise
 
     async def _closing(self, payload, skip):
         self._pong = None
@@ -684,15 +694,20 @@ class WebSocket:
             return   # the connection ended
         self._keeper = None   # do not cancel this task when closing
         await self._close(1011, -1)
-        await self._abort()
+        self._abort()   # the task in receive() gets an error
 
-    async def _abort(self):
-        """Close the socket under a task blocked on it: it gets an error."""
+    def _abort(self):
+        """Close the socket under the tasks blocked on it: they get an
+        error."""
+        self._torn = True
         transport = getattr(self._writer, 'transport', None)
-        if transport is not None:
-            transport.abort()   # CPython: close() would wait for the peer
-        else:
-            await self._writer.aclose()
+        try:
+            if transport is not None:
+                transport.abort()   # CPython: close() waits for the peer
+            else:
+                self._writer.s.close()   # MicroPython's stream
+        except (AttributeError, OSError):
+            pass
 
     # Upstream Microdot 2.7.0's private frame helpers. This module does not
     # use them; they are kept, with upstream's behaviour, because
@@ -776,19 +791,6 @@ def _origin_allowed(origin, host, allowed):
         if o == '*' or o.lower() == origin.lower():
             return True
     return False
-
-
-def _octets(data):
-    """``data`` (bytes-like) as bytes: a memoryview or an array of wider
-    items is viewed (CPython) or copied (MicroPython cannot cast) so that
-    its length and slices count bytes."""
-    view = data if type(data) is memoryview else memoryview(data)
-    if getattr(view, 'itemsize', 1) == 1:
-        return data
-    try:
-        return view.cast('B')
-    except AttributeError:
-        return bytes(view)
 
 
 async def _after_error(request, response):

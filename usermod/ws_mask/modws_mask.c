@@ -7,6 +7,7 @@
 #include "py/runtime.h"
 #include "py/objint.h"
 #include "py/smallint.h"
+#include "py/binary.h"
 
 #include "ws_core.h"
 
@@ -171,12 +172,30 @@ static mp_obj_t ws_mask_utf8_validate(size_t n_args, const mp_obj_t *pos_args, m
 }
 static MP_DEFINE_CONST_FUN_OBJ_KW(ws_mask_utf8_validate_obj, 0, ws_mask_utf8_validate);
 
+// byteview(obj) -> obj if its items are bytes, else a memoryview of its
+// bytes. len() of a memoryview or an array counts items, and a slice of one
+// is made of items: a frame of such a buffer would announce a wrong length.
+// The view points into obj's buffer, but the collector keeps a buffer alive
+// only through a pointer to its start: the caller must keep obj referenced
+// while it uses the view.
+static mp_obj_t ws_mask_byteview(mp_obj_t obj) {
+    mp_buffer_info_t buf;
+    mp_get_buffer_raise(obj, &buf, MP_BUFFER_READ);
+    int typecode = buf.typecode & 0x7f;   // without the read-write flag
+    if (typecode == 'B' || typecode == 'b' || typecode == BYTEARRAY_TYPECODE) {
+        return obj;
+    }
+    return mp_obj_new_memoryview('B', buf.len, buf.buf);
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(ws_mask_byteview_obj, ws_mask_byteview);
+
 static const mp_rom_map_elem_t ws_mask_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_ws_mask) },
     { MP_ROM_QSTR(MP_QSTR_mask), MP_ROM_PTR(&ws_mask_mask_obj) },
     { MP_ROM_QSTR(MP_QSTR_parse_header), MP_ROM_PTR(&ws_mask_parse_header_obj) },
     { MP_ROM_QSTR(MP_QSTR_build_header), MP_ROM_PTR(&ws_mask_build_header_obj) },
     { MP_ROM_QSTR(MP_QSTR_utf8_validate), MP_ROM_PTR(&ws_mask_utf8_validate_obj) },
+    { MP_ROM_QSTR(MP_QSTR_byteview), MP_ROM_PTR(&ws_mask_byteview_obj) },
 };
 static MP_DEFINE_CONST_DICT(ws_mask_module_globals, ws_mask_module_globals_table);
 
