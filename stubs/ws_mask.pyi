@@ -32,3 +32,10 @@ def build_header(
 def utf8_validate(buf: ReadableBuffer, state: int = 0) -> int:
     """0: complete and valid; > 0: valid so far, mid-code-point; -1: invalid."""
     ...
+
+def byteview(obj: ReadableBuffer) -> ReadableBuffer:
+    """``obj`` if its items are bytes, else a memoryview of its bytes.
+
+    The view points into ``obj``: keep ``obj`` referenced while using it.
+    """
+    ...

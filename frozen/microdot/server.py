@@ -134,6 +134,8 @@ class Microdot(_Microdot):
         hosts = self.allowed_hosts
         if hosts is None:
             hosts = _own_names()
+        elif isinstance(hosts, str):
+            hosts = (hosts,)
         for allowed in hosts:
             if allowed == '*' or name == allowed.lower() or \
                     (allowed.startswith('.') and

@@ -549,26 +549,25 @@ class WebSocket:
                      data up to the client's Close frame is read and dropped
                      (closing the socket with unread data would send a TCP
                      reset, which can destroy the Close frame in flight).
-                     ``None``: ``0`` unless another task is receiving (it
-                     gets the client's Close frame).
+                     ``None``: ``0``, or if another task is receiving, wait
+                     until it has got the client's Close frame.
 
         A frame another task is sending goes first, but the client may have
         stopped reading: all this ends within :attr:`close_timeout`, after
-        which the socket is closed if the Close frame could not go out.
+        which the socket is closed.
         """
         self._stop_keepalive()
         if self.closed:
             return
         self.closed = True
-        if skip is None:
-            skip = -1 if self._reading else 0
+        if skip is None and not self._reading:
+            skip = 0
         payload = b'' if code is None else code.to_bytes(2, 'big')
         try:
             await asyncio.wait_for(self._closing(payload, skip),
                                    self.close_timeout)
         except Exception:   # a timeout, a reset, garbage: stop waiting
-            if not self._torn:
-                self._abort()   # the frame is stuck behind another
+            self._abort()
         except BaseException:
             # Cancelled (a receive() under wait_for(), say): the closing
             # handshake cannot be finished later.
@@ -578,7 +577,10 @@ class WebSocket:
     async def _closing(self, payload, skip):
         self._pong = None
         await self.send(payload, 8)
-        if skip >= 0:
+        if skip is None:
+            while self._reading:   # the receiving task gets the Close
+                await asyncio.sleep(0.02)
+        elif skip >= 0:
             self._reading = True
             try:
                 await self._drop(skip)

@@ -1,5 +1,6 @@
 """Type stubs for ``microdot.websocket`` (frozen/microdot/websocket.py)."""
-from typing import Any, Awaitable, Callable, ClassVar, Optional, Union
+from typing import (Any, Awaitable, Callable, ClassVar, Optional, Sequence,
+                    Union)
 
 from microdot import Request
 
@@ -15,6 +16,10 @@ class WebSocket:
     max_message_length: ClassVar[int]
     accept_fragments: ClassVar[bool]
     binary_type: ClassVar[type]
+    allowed_origins: ClassVar[Union[str, Sequence[str]]]
+    ping_interval: ClassVar[Optional[float]]
+    ping_timeout: ClassVar[Optional[float]]
+    close_timeout: ClassVar[float]
     request: Request
     closed: bool
     def __init__(self, request: Request) -> None: ...
