@@ -35,11 +35,15 @@ LIMIT = 16 * 1024   # Request.max_body_length, the default message limit
 CPYTHON_APP = os.path.join(ROOT, 'tests', 'cpython_server.py')
 
 
-def start_app(runtime, micropython, *args):
+def start_app(runtime, micropython, *args, firmware_args=()):
+    """Start ws_app on ``runtime`` ('firmware' or 'cpython'); the server's
+    ``runtime`` attribute says which."""
     if runtime == 'cpython':
         server = start_server(sys.executable, CPYTHON_APP, *args)
     else:
-        server = start_server(micropython, APP, *args)
+        server = start_server(micropython, APP, *args,
+                              firmware_args=firmware_args)
+    server.runtime = runtime
     return server
 
 
@@ -180,8 +184,16 @@ def test_websocket_client_library(srv):
     opcode, data = ws.recv_data_frame(True)
     assert (opcode, data.data) == (wsclient.ABNF.OPCODE_PONG,
                                    b'are you there')
-    ws.close(status=4001)
-    assert ws.status == 101
+    # The close handshake, frame by frame: websocket-client parses the
+    # server's answer, which echoes the code without the reason (RFC 6455
+    # 5.5.1), and the server then ends the TCP connection (7.1.1).
+    ws.send_close(status=4001, reason=b'bye')
+    answer = ws.recv_frame()
+    assert (answer.opcode, answer.data) == (wsclient.ABNF.OPCODE_CLOSE,
+                                            struct.pack('!H', 4001))
+    ws.sock.settimeout(5)
+    assert ws.sock.recv(1) == b''
+    ws.shutdown()
 
 
 # Ping, pong, close.
@@ -209,9 +221,12 @@ def test_pong_dropped_and_ping_between_messages(srv):
 
 def test_websockets_ping_pong(srv):
     async def go():
-        async with connect(srv.ws_url + '/echo', compression=None) as ws:
-            latency = await (await ws.ping(b'data'))
-            assert latency >= 0
+        async with connect(srv.ws_url + '/echo', compression=None,
+                           ping_interval=None) as ws:
+            # websockets resolves the waiter only on a pong carrying this
+            # ping's payload (it ignores any other): a wrong or missing
+            # pong is a timeout here.
+            await asyncio.wait_for(await ws.ping(b'data'), 10)
             await ws.send('after')
             return await ws.recv()
     assert run(go()) == 'after'
@@ -327,36 +342,67 @@ def test_invalid_utf8_fails_fast_inside_a_frame(srv):
     c.close()
 
 
-@pytest.mark.parametrize('size, ok', [(LIMIT, True), (LIMIT + 1, False)])
-def test_default_limit_is_max_body_length(srv, size, ok):
-    c = RawClient(srv.port)
-    c.send_message(b'a' * size)
+def limit_check(server, opcode, size, ok):
+    """A message of ``size`` bytes echoes if ``ok``; otherwise its header
+    alone gets Close 1009. The payload is then never sent: a Close can
+    only come from a decision made on the header."""
+    c = RawClient(server.port)
+    payload = b'b' * size
     if ok:
-        assert c.message() == b'a' * size
+        c.send(frame(opcode, payload))
+        assert c.message() == (payload.decode() if opcode == TEXT
+                               else payload)
     else:
+        c.send(frame(opcode, length=size))   # the header, masking key
         assert c.close_code() == 1009
     c.close()
+
+
+@pytest.mark.parametrize('size, ok', [(LIMIT, True), (LIMIT + 1, False)])
+def test_default_limit_is_max_body_length(srv, size, ok):
+    limit_check(srv, BINARY, size, ok)
 
 
 @pytest.mark.parametrize('size, ok', [(1000, True), (1001, False),
                                       (70000, False)])
 def test_explicit_limit(srv_limit, size, ok):
-    c = RawClient(srv_limit.port)
-    c.send_message('b' * size)
-    if ok:
-        assert c.message() == 'b' * size
-    else:
+    limit_check(srv_limit, TEXT, size, ok)
+
+
+def peak_rss(server):
+    """The server process's peak resident memory (VmHWM), in bytes, as the
+    kernel counts it."""
+    with open('/proc/{}/status'.format(server.proc.pid)) as f:
+        for line in f:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1]) * 1024
+    raise AssertionError('no VmHWM for {}'.format(server.proc.pid))
+
+
+@pytest.mark.parametrize('runtime', ['firmware', 'cpython'])
+@pytest.mark.parametrize('args', [(), ('--max-message', '1000')],
+                         ids=['default-limit', 'explicit-limit'])
+def test_limit_decided_from_the_header(micropython, runtime, args):
+    # 32 MiB announced, no byte of payload sent, on a heap with room for
+    # it. The 1009 must come from the header alone: reading the payload
+    # first would wait forever, and allocating its buffer first shows as
+    # 32 MiB more peak resident memory (a new buffer is zero-filled, which
+    # touches every page of it).
+    server = start_app(runtime, micropython, *args,
+                       firmware_args=('-X', 'heapsize=64M'))
+    try:
+        c = RawClient(server.port)
+        before = peak_rss(server)
+        c.send(frame(BINARY, length=32 << 20))
         assert c.close_code() == 1009
-    c.close()
-
-
-def test_limit_decided_from_the_header(srv):
-    # A 1 GiB frame announced, no payload sent: 1009 at once.
-    c = RawClient(srv.port)
-    c.send(frame(BINARY, length=1 << 30)[:14])
-    assert c.close_code() == 1009
-    c.close()
-    still_serving(srv)
+        grown = peak_rss(server) - before
+        c.close()
+        still_serving(server)
+    finally:
+        out = server.stop()
+    assert unexpected_tracebacks(out) == [], out
+    print('\npeak RSS grew by {} KiB'.format(grown >> 10))
+    assert grown < 8 << 20, grown
 
 
 @pytest.mark.parametrize('length', [1 << 62, (1 << 63) - 1])
@@ -607,18 +653,35 @@ def test_tight_send_loop_does_not_starve_other_clients(srv):
     # A handler sending small frames as fast as the socket takes them (its
     # client, a thread, drains them all the while) must let the other
     # connections be served meanwhile, not only once it is done.
-    flood = RawClient(srv.port, '/flood?n=100000')
-    end = frame(TEXT, b'done', mask=False)
+    n = 100000
+    flood = socket.create_connection(('127.0.0.1', srv.port), timeout=20)
+    flood.sendall(upgrade('/flood?n={}'.format(n)))
+    reply = b''
+    while b'\r\n\r\n' not in reply:
+        reply += flood.recv(4096)
+    head, data = reply.split(b'\r\n\r\n', 1)
+    assert head.startswith(b'HTTP/1.1 101 '), head
+    # What /flood must send, byte for byte (RFC 6455 5.2: unmasked frames
+    # from the server): its n messages, in order, "done", and the Close
+    # the handler's return sends; then the connection ends.
+    flood_bytes = frame(BINARY, b'0123456789abcdef', mask=False) * n + \
+        frame(TEXT, b'done', mask=False)
+    expected = hashlib.sha256(flood_bytes + frame(
+        CLOSE, close_payload(1000), mask=False)).hexdigest()
+    got = hashlib.sha256(data)
+    count = [len(data)]
     flooding = threading.Event()
     flooding.set()
 
     def drain():
-        tail = b''
-        while not tail.endswith(end):
-            data = flood.sock.recv(1 << 20)
-            if not data:
+        while True:
+            chunk = flood.recv(1 << 20)
+            if not chunk:
                 break
-            tail = (tail + data)[-len(end):]
+            got.update(chunk)
+            count[0] += len(chunk)
+            if count[0] >= len(flood_bytes):
+                flooding.clear()
         flooding.clear()
     thread = threading.Thread(target=drain)
     thread.start()
@@ -632,7 +695,7 @@ def test_tight_send_loop_does_not_starve_other_clients(srv):
     finally:
         thread.join()
         flood.close()
-    assert not flooding.is_set()
+    assert got.hexdigest() == expected
 
 
 def test_websocket_client_threads_share_server(srv):
