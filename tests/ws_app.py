@@ -12,9 +12,10 @@
 * ``/flood?n=N``: sends N 16-byte messages in a tight loop, then ``"done"``;
 * ``/idle``: echoes, with each ``receive()`` under a 0.1 s ``wait_for()``
   (the idle-timeout idiom): a quiet client cancels it again and again;
-* ``/cancel-send?type=T&size=S``: sends S zero bytes as ``T`` (bytes,
-  bytearray or memoryview) under a 0.3 s ``wait_for()``, then closes, and
-  prints what it saw;
+* ``/cancel-send?type=T&size=S``: sends S bytes of :func:`pattern` as
+  ``T`` (bytes, bytearray or memoryview) under a 0.3 s ``wait_for()``, then
+  closes, and prints what it saw, and whether the data it passed in is
+  still its S bytes;
 * ``/stall?size=S[&cancel=T]``: a task sends S bytes while the handler
   receives (another cancels it after T s); prints how ``receive()`` ended,
   then cancels the task (these two routes cap the socket's send buffer, so
@@ -131,9 +132,10 @@ async def cancel_send(request, ws):
     _small_send_buffer(request.sock[1])
     kind = request.args.get('type', 'bytes')
     size = int(request.args.get('size', 1 << 20))
-    msg = bytearray(size) if kind == 'bytearray' else bytes(size)
-    if kind == 'memoryview':
-        msg = memoryview(msg)
+    buf = pattern(size)
+    if kind != 'bytes':
+        buf = bytearray(buf)
+    msg = memoryview(buf) if kind == 'memoryview' else buf
     try:
         await asyncio.wait_for(ws.send(msg), 0.3)
         sent = 'sent'
@@ -144,8 +146,14 @@ async def cancel_send(request, ws):
         closed = 'closed'
     except Exception as exc:
         closed = type(exc).__name__
-    print('cancel-send {} {} {} {}'.format(kind, sent, closed,
-                                           len(msg) == size))
+    # Compared with a pattern built anew (buf is what msg views).
+    print('cancel-send {} {} {} {} {}'.format(
+        kind, sent, closed, len(msg) == size, buf == pattern(size)))
+
+
+def pattern(size):
+    """``size`` bytes counting 0 to 255 over and over."""
+    return bytes(range(256)) * (size // 256) + bytes(range(size % 256))
 
 
 @app.get('/stall')
