@@ -16,6 +16,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 
 import pytest
 import websocket as wsclient   # websocket-client
@@ -54,6 +55,20 @@ def still_serving(server):
     c.send_message('still here')
     assert c.message() == 'still here'
     c.close()
+
+
+def count(server, line):
+    """How many times ``server`` printed ``line``."""
+    return server.output().splitlines().count(line)
+
+
+def wait_for_line(server, line, before, timeout=5):
+    """Wait until ``server`` has printed ``line`` once more than
+    ``before`` times."""
+    deadline = time.monotonic() + timeout
+    while count(server, line) <= before:
+        assert time.monotonic() < deadline, server.output()[-2000:]
+        time.sleep(0.05)
 
 
 def app_fixture(*args):
@@ -95,6 +110,8 @@ srv_frag = app_fixture('--accept-fragments', '--max-message', '100000')
 srv_limit = app_fixture('--max-message', '1000')
 srv_nolimit = app_fixture('--max-message', '0')
 srv_bytearray = app_fixture('--bytearray', '--max-message', '0')
+srv_bytearray_frag = app_fixture('--bytearray', '--accept-fragments',
+                                 '--max-message', '0')
 
 
 def run(coro):
@@ -292,6 +309,77 @@ def test_server_close_sends_1000(srv):
     c.close()
 
 
+def test_close_from_another_task_during_receive(srv):
+    # /close-in-task: a task calls close() while the handler waits in
+    # receive(). The client gets Close 1000 and answers it; then close()
+    # has returned, receive() raises (no message made of the Close), and
+    # the server ends the TCP connection.
+    lines = ['close-in-task: close() returned',
+             'close-in-task: Websocket connection closed']
+    before = [count(srv, line) for line in lines]
+    c = RawClient(srv.port, '/close-in-task')
+    assert c.close_code() == 1000
+    c.send(frame(CLOSE, close_payload(1000)))
+    assert c.at_eof()
+    c.close()
+    for line, n in zip(lines, before):
+        wait_for_line(srv, line, n)
+    assert 'close-in-task: received' not in srv.output()
+
+
+# How long the server waits for the client's Close before it ends the TCP
+# connection itself (websocket.py's _LINGER is 1 s), with a wide margin.
+LINGER_BOUND = 5
+
+
+def _close_without_answer(server, how):
+    """Have the server send a Close, by ``how``; return the client."""
+    if how == 'handler-returns':
+        c = RawClient(server.port, '/any')   # returns after one message
+        c.send_message(b'once')
+        assert c.message() == b'once'
+        code = 1000
+    elif how == 'over-limit':
+        c = RawClient(server.port)
+        c.send(frame(BINARY, length=LIMIT + 1))   # the header alone
+        code = 1009
+    elif how == 'invalid-utf8':
+        c = RawClient(server.port)
+        c.send(frame(TEXT, b'\xff'))
+        code = 1007
+    else:
+        c = RawClient(server.port, '/close-in-task')
+        code = 1000
+    assert c.close_code() == code
+    return c
+
+
+@pytest.mark.parametrize('how', [
+    'handler-returns', 'over-limit', 'invalid-utf8',
+    pytest.param('close-in-task', marks=pytest.mark.xfail(
+        strict=True, reason='defect: close() called by another task while '
+        'the handler waits in receive() sends the Close but nothing ever '
+        'times out the wait for the answer: receive() waits forever, and '
+        'the TCP connection stays open as long as the client keeps it'))])
+def test_server_ends_tcp_when_client_never_answers_close(srv, how):
+    # The client reads the server's Close and never answers it: the
+    # server must still end the TCP connection, within a bound (RFC 6455
+    # 7.1.1: the server closes the TCP connection first).
+    c = _close_without_answer(srv, how)
+    start = time.monotonic()
+    c.sock.settimeout(LINGER_BOUND)
+    try:
+        while c.sock.recv(4096):
+            pass
+    except socket.timeout:
+        pytest.fail('TCP connection still open {} s after the server\'s '
+                    'Close'.format(LINGER_BOUND))
+    finally:
+        c.close()
+    print('\n{}: TCP closed {:.2f} s after the Close'.format(
+        how, time.monotonic() - start))
+
+
 # Protocol violations: the right close code, and the server keeps serving.
 
 @pytest.mark.parametrize('data, code', [
@@ -475,6 +563,36 @@ def test_fragment_utf8_fails_fast(srv_frag):
     c.send(frame(TEXT, 'κόσμε'.encode(), fin=False) +
            frame(CONT, b'\xf4\x90\x80\x80', fin=False))
     assert c.close_code() == 1007
+    c.close()
+
+
+@pytest.mark.parametrize('cuts', [
+    [5, 10], [100, 200], [1, 299, 300], [100, 5000], [3000, 4000],
+    [200, 250, 100000],
+], ids=lambda cuts: '-'.join(map(str, cuts)))
+def test_binary_type_bytearray_with_fragments(srv_bytearray_frag, cuts):
+    # Fragments small enough for the receive buffer, each in its own
+    # buffer, and both; several messages kept by the handler at once
+    # (/collect): each must come back whole, and as bytearray (/types).
+    c = RawClient(srv_bytearray_frag.port, '/collect?n=3')
+    messages = [os.urandom(cuts[-1] + 7), b'whole', os.urandom(cuts[-1])]
+    data = b''
+    for message in messages[::2]:
+        pieces = [message[i:j] for i, j in zip([0] + cuts,
+                                               cuts + [len(message)])]
+        data += b''.join(
+            frame(CONT if i else BINARY, piece, fin=i == len(pieces) - 1)
+            for i, piece in enumerate(pieces))
+        if message is messages[0]:
+            data += frame(BINARY, messages[1])
+    c.send(data)
+    assert [c.message() for _ in messages] == messages
+    c.close()
+    c = RawClient(srv_bytearray_frag.port, '/types')
+    c.send(data)
+    assert [c.message() for _ in messages] == ['bytearray'] * 3
+    c.send(frame(TEXT, b'te', fin=False) + frame(CONT, b'xt'))
+    assert c.message() == 'str'
     c.close()
 
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from test_websocket import app_fixture, payload_of
+from test_websocket import app_fixture, count, payload_of, wait_for_line
 from wsraw import BINARY, CLOSE, CONT, TEXT, RawClient, close_payload, frame
 
 srv = app_fixture()
@@ -80,19 +80,6 @@ def upgrade(port, path):
     head, rest = reply.split(b'\r\n\r\n', 1)
     assert head.startswith(b'HTTP/1.1 101 '), head
     return s, rest
-
-
-def count(server, line):
-    return server.output().splitlines().count(line)
-
-
-def wait_for_line(server, line, before, timeout=5):
-    """Wait until ``server`` has printed ``line`` once more than
-    ``before`` times."""
-    deadline = time.monotonic() + timeout
-    while count(server, line) <= before:
-        assert time.monotonic() < deadline, server.output()[-2000:]
-        time.sleep(0.05)
 
 
 def read_to_eof(s, data):

@@ -20,6 +20,11 @@
   receives (another cancels it after T s); prints how ``receive()`` ended,
   then cancels the task (these two routes cap the socket's send buffer, so
   that a client reading nothing stops them);
+* ``/close-in-task?after=T``: another task calls ``close()`` T s in (0.2
+  by default) while the handler waits in ``receive()``; prints how each
+  ended;
+* ``/collect?n=N``: receives N messages, keeping them all, then sends
+  them back in order;
 * ``/heap``: plain HTTP, the heap in use after a collection (MicroPython).
 """
 import gc
@@ -177,6 +182,34 @@ async def stall(request, ws):
         await task
     except (asyncio.CancelledError, OSError, WebSocketError):
         pass
+
+
+@app.get('/close-in-task')
+@with_websocket
+async def close_in_task(request, ws):
+    # Another task closes the connection while the handler is in receive().
+    async def closer():
+        await asyncio.sleep(float(request.args.get('after', 0.2)))
+        await ws.close()
+        print('close-in-task: close() returned')
+    task = asyncio.create_task(closer())
+    try:
+        msg = await ws.receive()
+        print('close-in-task: received {!r}'.format(msg))
+    except WebSocketError as exc:
+        print('close-in-task: {}'.format(exc))
+    await task
+
+
+@app.get('/collect')
+@with_websocket
+async def collect(request, ws):
+    # Each message must still be itself once later ones came in.
+    messages = []
+    for i in range(int(request.args.get('n', 2))):
+        messages.append(await ws.receive())
+    for msg in messages:
+        await ws.send(msg)
 
 
 @app.get('/heap')
