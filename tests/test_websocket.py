@@ -10,6 +10,7 @@ at the end.
 """
 import asyncio
 import base64
+import ctypes
 import hashlib
 import os
 import socket
@@ -814,6 +815,48 @@ def test_tight_send_loop_does_not_starve_other_clients(srv):
         thread.join()
         flood.close()
     assert got.hexdigest() == expected
+
+
+def _server_socket(server, client):
+    """A duplicate of the server process's socket for ``client``'s TCP
+    connection, taken from the process with pidfd_getfd(2)."""
+    port = client.getsockname()[1]
+    inodes = set()
+    for table in ('tcp', 'tcp6'):
+        with open('/proc/{}/net/{}'.format(server.proc.pid, table)) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                local, remote = fields[1], fields[2]
+                if int(local.rsplit(':', 1)[1], 16) == server.port and \
+                        int(remote.rsplit(':', 1)[1], 16) == port:
+                    inodes.add('socket:[{}]'.format(fields[9]))
+    fds = '/proc/{}/fd'.format(server.proc.pid)
+    found = [int(fd) for fd in os.listdir(fds)
+             if os.readlink(os.path.join(fds, fd)) in inodes]
+    assert len(found) == 1, (inodes, found)
+    pidfd = os.pidfd_open(server.proc.pid)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = libc.syscall(438, pidfd, found[0], 0)   # SYS_pidfd_getfd
+        if fd < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, 'pidfd_getfd: ' + os.strerror(err))
+    finally:
+        os.close(pidfd)
+    return socket.socket(fileno=fd)
+
+
+def test_tcp_nodelay_set_on_the_server_socket(srv):
+    # Read from the kernel, on the server process's own socket: after the
+    # upgrade, Nagle's algorithm is off (the firmware sets it in
+    # handshake(); CPython's asyncio sets it on every TCP connection).
+    c = RawClient(srv.port)
+    with _server_socket(srv, c.sock) as s:
+        nodelay = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    assert nodelay == 1
+    c.send_message('still one connection')
+    assert c.message() == 'still one connection'
+    c.close()
 
 
 def test_websocket_client_threads_share_server(srv):
