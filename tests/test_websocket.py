@@ -10,12 +10,14 @@ at the end.
 """
 import asyncio
 import base64
+import ctypes
 import hashlib
 import os
 import socket
 import struct
 import sys
 import threading
+import time
 
 import pytest
 import websocket as wsclient   # websocket-client
@@ -35,11 +37,15 @@ LIMIT = 16 * 1024   # Request.max_body_length, the default message limit
 CPYTHON_APP = os.path.join(ROOT, 'tests', 'cpython_server.py')
 
 
-def start_app(runtime, micropython, *args):
+def start_app(runtime, micropython, *args, firmware_args=()):
+    """Start ws_app on ``runtime`` ('firmware' or 'cpython'); the server's
+    ``runtime`` attribute says which."""
     if runtime == 'cpython':
         server = start_server(sys.executable, CPYTHON_APP, *args)
     else:
-        server = start_server(micropython, APP, *args)
+        server = start_server(micropython, APP, *args,
+                              firmware_args=firmware_args)
+    server.runtime = runtime
     return server
 
 
@@ -50,6 +56,20 @@ def still_serving(server):
     c.send_message('still here')
     assert c.message() == 'still here'
     c.close()
+
+
+def count(server, line):
+    """How many times ``server`` printed ``line``."""
+    return server.output().splitlines().count(line)
+
+
+def wait_for_line(server, line, before, timeout=5):
+    """Wait until ``server`` has printed ``line`` once more than
+    ``before`` times."""
+    deadline = time.monotonic() + timeout
+    while count(server, line) <= before:
+        assert time.monotonic() < deadline, server.output()[-2000:]
+        time.sleep(0.05)
 
 
 def app_fixture(*args):
@@ -96,6 +116,8 @@ srv_limit = app_fixture('--max-message', '1000')
 srv_nolimit = app_fixture('--max-message', '0')
 srv_bytearray = app_fixture('--bytearray', '--max-message', '0')
 srv_many = app_fixture('--max-connections', '64')
+srv_bytearray_frag = app_fixture('--bytearray', '--accept-fragments',
+                                 '--max-message', '0')
 
 
 def run(coro):
@@ -185,8 +207,16 @@ def test_websocket_client_library(srv):
     opcode, data = ws.recv_data_frame(True)
     assert (opcode, data.data) == (wsclient.ABNF.OPCODE_PONG,
                                    b'are you there')
-    ws.close(status=4001)
-    assert ws.status == 101
+    # The close handshake, frame by frame: websocket-client parses the
+    # server's answer, which echoes the code without the reason (RFC 6455
+    # 5.5.1), and the server then ends the TCP connection (7.1.1).
+    ws.send_close(status=4001, reason=b'bye')
+    answer = ws.recv_frame()
+    assert (answer.opcode, answer.data) == (wsclient.ABNF.OPCODE_CLOSE,
+                                            struct.pack('!H', 4001))
+    ws.sock.settimeout(5)
+    assert ws.sock.recv(1) == b''
+    ws.shutdown()
 
 
 # Ping, pong, close.
@@ -214,9 +244,12 @@ def test_pong_dropped_and_ping_between_messages(srv):
 
 def test_websockets_ping_pong(srv):
     async def go():
-        async with connect(srv.ws_url + '/echo', compression=None) as ws:
-            latency = await (await ws.ping(b'data'))
-            assert latency >= 0
+        async with connect(srv.ws_url + '/echo', compression=None,
+                           ping_interval=None) as ws:
+            # websockets resolves the waiter only on a pong carrying this
+            # ping's payload (it ignores any other): a wrong or missing
+            # pong is a timeout here.
+            await asyncio.wait_for(await ws.ping(b'data'), 10)
             await ws.send('after')
             return await ws.recv()
     assert run(go()) == 'after'
@@ -282,6 +315,72 @@ def test_server_close_sends_1000(srv):
     c.close()
 
 
+def test_close_from_another_task_during_receive(srv):
+    # /close-in-task: a task calls close() while the handler waits in
+    # receive(). The client gets Close 1000 and answers it; then close()
+    # has returned, receive() raises (no message made of the Close), and
+    # the server ends the TCP connection.
+    lines = ['close-in-task: close() returned',
+             'close-in-task: Websocket connection closed']
+    before = [count(srv, line) for line in lines]
+    c = RawClient(srv.port, '/close-in-task')
+    assert c.close_code() == 1000
+    c.send(frame(CLOSE, close_payload(1000)))
+    assert c.at_eof()
+    c.close()
+    for line, n in zip(lines, before):
+        wait_for_line(srv, line, n)
+    assert 'close-in-task: received' not in srv.output()
+
+
+# How long the server waits for the client's Close before it ends the TCP
+# connection itself (WebSocket.close_timeout, 2 s), with a wide margin.
+LINGER_BOUND = 5
+
+
+def _close_without_answer(server, how):
+    """Have the server send a Close, by ``how``; return the client."""
+    if how == 'handler-returns':
+        c = RawClient(server.port, '/any')   # returns after one message
+        c.send_message(b'once')
+        assert c.message() == b'once'
+        code = 1000
+    elif how == 'over-limit':
+        c = RawClient(server.port)
+        c.send(frame(BINARY, length=LIMIT + 1))   # the header alone
+        code = 1009
+    elif how == 'invalid-utf8':
+        c = RawClient(server.port)
+        c.send(frame(TEXT, b'\xff'))
+        code = 1007
+    else:
+        c = RawClient(server.port, '/close-in-task')
+        code = 1000
+    assert c.close_code() == code
+    return c
+
+
+@pytest.mark.parametrize('how', [
+    'handler-returns', 'over-limit', 'invalid-utf8', 'close-in-task'])
+def test_server_ends_tcp_when_client_never_answers_close(srv, how):
+    # The client reads the server's Close and never answers it: the
+    # server must still end the TCP connection, within a bound (RFC 6455
+    # 7.1.1: the server closes the TCP connection first).
+    c = _close_without_answer(srv, how)
+    start = time.monotonic()
+    c.sock.settimeout(LINGER_BOUND)
+    try:
+        while c.sock.recv(4096):
+            pass
+    except socket.timeout:
+        pytest.fail('TCP connection still open {} s after the server\'s '
+                    'Close'.format(LINGER_BOUND))
+    finally:
+        c.close()
+    print('\n{}: TCP closed {:.2f} s after the Close'.format(
+        how, time.monotonic() - start))
+
+
 # Protocol violations: the right close code, and the server keeps serving.
 
 @pytest.mark.parametrize('data, code', [
@@ -332,36 +431,67 @@ def test_invalid_utf8_fails_fast_inside_a_frame(srv):
     c.close()
 
 
-@pytest.mark.parametrize('size, ok', [(LIMIT, True), (LIMIT + 1, False)])
-def test_default_limit_is_max_body_length(srv, size, ok):
-    c = RawClient(srv.port)
-    c.send_message(b'a' * size)
+def limit_check(server, opcode, size, ok):
+    """A message of ``size`` bytes echoes if ``ok``; otherwise its header
+    alone gets Close 1009. The payload is then never sent: a Close can
+    only come from a decision made on the header."""
+    c = RawClient(server.port)
+    payload = b'b' * size
     if ok:
-        assert c.message() == b'a' * size
+        c.send(frame(opcode, payload))
+        assert c.message() == (payload.decode() if opcode == TEXT
+                               else payload)
     else:
+        c.send(frame(opcode, length=size))   # the header, masking key
         assert c.close_code() == 1009
     c.close()
+
+
+@pytest.mark.parametrize('size, ok', [(LIMIT, True), (LIMIT + 1, False)])
+def test_default_limit_is_max_body_length(srv, size, ok):
+    limit_check(srv, BINARY, size, ok)
 
 
 @pytest.mark.parametrize('size, ok', [(1000, True), (1001, False),
                                       (70000, False)])
 def test_explicit_limit(srv_limit, size, ok):
-    c = RawClient(srv_limit.port)
-    c.send_message('b' * size)
-    if ok:
-        assert c.message() == 'b' * size
-    else:
+    limit_check(srv_limit, TEXT, size, ok)
+
+
+def peak_rss(server):
+    """The server process's peak resident memory (VmHWM), in bytes, as the
+    kernel counts it."""
+    with open('/proc/{}/status'.format(server.proc.pid)) as f:
+        for line in f:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1]) * 1024
+    raise AssertionError('no VmHWM for {}'.format(server.proc.pid))
+
+
+@pytest.mark.parametrize('runtime', ['firmware', 'cpython'])
+@pytest.mark.parametrize('args', [(), ('--max-message', '1000')],
+                         ids=['default-limit', 'explicit-limit'])
+def test_limit_decided_from_the_header(micropython, runtime, args):
+    # 32 MiB announced, no byte of payload sent, on a heap with room for
+    # it. The 1009 must come from the header alone: reading the payload
+    # first would wait forever, and allocating its buffer first shows as
+    # 32 MiB more peak resident memory (a new buffer is zero-filled, which
+    # touches every page of it).
+    server = start_app(runtime, micropython, *args,
+                       firmware_args=('-X', 'heapsize=64M'))
+    try:
+        c = RawClient(server.port)
+        before = peak_rss(server)
+        c.send(frame(BINARY, length=32 << 20))
         assert c.close_code() == 1009
-    c.close()
-
-
-def test_limit_decided_from_the_header(srv):
-    # A 1 GiB frame announced, no payload sent: 1009 at once.
-    c = RawClient(srv.port)
-    c.send(frame(BINARY, length=1 << 30)[:14])
-    assert c.close_code() == 1009
-    c.close()
-    still_serving(srv)
+        grown = peak_rss(server) - before
+        c.close()
+        still_serving(server)
+    finally:
+        out = server.stop()
+    assert unexpected_tracebacks(out) == [], out
+    print('\npeak RSS grew by {} KiB'.format(grown >> 10))
+    assert grown < 8 << 20, grown
 
 
 @pytest.mark.parametrize('length', [1 << 62, (1 << 63) - 1])
@@ -434,6 +564,36 @@ def test_fragment_utf8_fails_fast(srv_frag):
     c.send(frame(TEXT, 'κόσμε'.encode(), fin=False) +
            frame(CONT, b'\xf4\x90\x80\x80', fin=False))
     assert c.close_code() == 1007
+    c.close()
+
+
+@pytest.mark.parametrize('cuts', [
+    [5, 10], [100, 200], [1, 299, 300], [100, 5000], [3000, 4000],
+    [200, 250, 100000],
+], ids=lambda cuts: '-'.join(map(str, cuts)))
+def test_binary_type_bytearray_with_fragments(srv_bytearray_frag, cuts):
+    # Fragments small enough for the receive buffer, each in its own
+    # buffer, and both; several messages kept by the handler at once
+    # (/collect): each must come back whole, and as bytearray (/types).
+    c = RawClient(srv_bytearray_frag.port, '/collect?n=3')
+    messages = [os.urandom(cuts[-1] + 7), b'whole', os.urandom(cuts[-1])]
+    data = b''
+    for message in messages[::2]:
+        pieces = [message[i:j] for i, j in zip([0] + cuts,
+                                               cuts + [len(message)])]
+        data += b''.join(
+            frame(CONT if i else BINARY, piece, fin=i == len(pieces) - 1)
+            for i, piece in enumerate(pieces))
+        if message is messages[0]:
+            data += frame(BINARY, messages[1])
+    c.send(data)
+    assert [c.message() for _ in messages] == messages
+    c.close()
+    c = RawClient(srv_bytearray_frag.port, '/types')
+    c.send(data)
+    assert [c.message() for _ in messages] == ['bytearray'] * 3
+    c.send(frame(TEXT, b'te', fin=False) + frame(CONT, b'xt'))
+    assert c.message() == 'str'
     c.close()
 
 
@@ -613,18 +773,35 @@ def test_tight_send_loop_does_not_starve_other_clients(srv):
     # A handler sending small frames as fast as the socket takes them (its
     # client, a thread, drains them all the while) must let the other
     # connections be served meanwhile, not only once it is done.
-    flood = RawClient(srv.port, '/flood?n=100000')
-    end = frame(TEXT, b'done', mask=False)
+    n = 100000
+    flood = socket.create_connection(('127.0.0.1', srv.port), timeout=20)
+    flood.sendall(upgrade('/flood?n={}'.format(n)))
+    reply = b''
+    while b'\r\n\r\n' not in reply:
+        reply += flood.recv(4096)
+    head, data = reply.split(b'\r\n\r\n', 1)
+    assert head.startswith(b'HTTP/1.1 101 '), head
+    # What /flood must send, byte for byte (RFC 6455 5.2: unmasked frames
+    # from the server): its n messages, in order, "done", and the Close
+    # the handler's return sends; then the connection ends.
+    flood_bytes = frame(BINARY, b'0123456789abcdef', mask=False) * n + \
+        frame(TEXT, b'done', mask=False)
+    expected = hashlib.sha256(flood_bytes + frame(
+        CLOSE, close_payload(1000), mask=False)).hexdigest()
+    got = hashlib.sha256(data)
+    count = [len(data)]
     flooding = threading.Event()
     flooding.set()
 
     def drain():
-        tail = b''
-        while not tail.endswith(end):
-            data = flood.sock.recv(1 << 20)
-            if not data:
+        while True:
+            chunk = flood.recv(1 << 20)
+            if not chunk:
                 break
-            tail = (tail + data)[-len(end):]
+            got.update(chunk)
+            count[0] += len(chunk)
+            if count[0] >= len(flood_bytes):
+                flooding.clear()
         flooding.clear()
     thread = threading.Thread(target=drain)
     thread.start()
@@ -638,7 +815,49 @@ def test_tight_send_loop_does_not_starve_other_clients(srv):
     finally:
         thread.join()
         flood.close()
-    assert not flooding.is_set()
+    assert got.hexdigest() == expected
+
+
+def _server_socket(server, client):
+    """A duplicate of the server process's socket for ``client``'s TCP
+    connection, taken from the process with pidfd_getfd(2)."""
+    port = client.getsockname()[1]
+    inodes = set()
+    for table in ('tcp', 'tcp6'):
+        with open('/proc/{}/net/{}'.format(server.proc.pid, table)) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                local, remote = fields[1], fields[2]
+                if int(local.rsplit(':', 1)[1], 16) == server.port and \
+                        int(remote.rsplit(':', 1)[1], 16) == port:
+                    inodes.add('socket:[{}]'.format(fields[9]))
+    fds = '/proc/{}/fd'.format(server.proc.pid)
+    found = [int(fd) for fd in os.listdir(fds)
+             if os.readlink(os.path.join(fds, fd)) in inodes]
+    assert len(found) == 1, (inodes, found)
+    pidfd = os.pidfd_open(server.proc.pid)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = libc.syscall(438, pidfd, found[0], 0)   # SYS_pidfd_getfd
+        if fd < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, 'pidfd_getfd: ' + os.strerror(err))
+    finally:
+        os.close(pidfd)
+    return socket.socket(fileno=fd)
+
+
+def test_tcp_nodelay_set_on_the_server_socket(srv):
+    # Read from the kernel, on the server process's own socket: after the
+    # upgrade, Nagle's algorithm is off (the firmware sets it in
+    # handshake(); CPython's asyncio sets it on every TCP connection).
+    c = RawClient(srv.port)
+    with _server_socket(srv, c.sock) as s:
+        nodelay = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    assert nodelay == 1
+    c.send_message('still one connection')
+    assert c.message() == 'still one connection'
+    c.close()
 
 
 def test_websocket_client_threads_share_server(srv):

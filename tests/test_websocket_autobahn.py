@@ -5,6 +5,11 @@ kosoku drives the Autobahn case files in fuzzingclient mode. Cases 12 and
 servers run side by side: the default one, which closes fragmented
 messages with 1003 as the API specification says, and one with
 ``--accept-fragments``.
+
+Which cases send fragmented messages is read from the case definitions
+themselves (kosoku's copies of Autobahn's case classes): each case is
+played against a recorder standing in for kosoku's protocol object, which
+notes every frame the case would send.
 """
 import glob
 import json
@@ -22,16 +27,140 @@ KOSOKU = os.path.join(os.path.dirname(sys.executable), 'kosoku')
 CASES = ['{}.*'.format(n) for n in (1, 2, 3, 4, 5, 6, 7, 9, 10)]
 TOTAL = 301   # cases 1-10 of the Autobahn TestSuite
 
-# The cases that send fragmented messages, which the default server closes
-# with 1003 ("fragments not supported") instead of reassembling.
-NEEDS_REASSEMBLY = {
-    '5.3', '5.4', '5.5', '5.6', '5.7', '5.8', '5.15', '5.18', '5.19',
-    '5.20', '6.1.2', '6.1.3', '6.2.2', '6.2.3', '6.2.4', '6.3.2', '6.4.1',
-    '6.4.2', '7.1.5', '10.1.1',
-    '9.3.1', '9.3.2', '9.3.3', '9.3.4', '9.3.5', '9.3.6', '9.3.7', '9.3.8',
-    '9.4.1', '9.4.2', '9.4.3', '9.4.4', '9.4.5', '9.4.6', '9.4.7', '9.4.8',
-}
 PASSED = ('OK', 'NON-STRICT', 'INFORMATIONAL')
+
+
+class Recorder:
+    """Stands in for kosoku's protocol object (``case.p``): records the
+    frames a case sends, as ``(opcode, fin, payload)``, following
+    Autobahn's own rules for messages it splits into frames
+    (``fragmentSize``, ``autoFragmentSize``, ``beginMessageFrame``)."""
+
+    STATE_OPEN = 3
+
+    def __init__(self):
+        from autobahn.websocket.protocol import WebSocketProtocol
+        self.constants = WebSocketProtocol
+        self.frames = []
+        self.later = []
+        self.autoFragmentSize = 0
+        self.state = self.STATE_OPEN
+        self.createWirelog = True
+        self.connectionWasOpen = True
+        self.message = None
+
+    def __getattr__(self, name):
+        if name.startswith('CLOSE_STATUS_CODE_'):
+            return getattr(self.constants, name)
+        raise AttributeError(name)
+
+    def sendFrame(self, opcode, payload=b'', fin=True, rsv=0, mask=None,
+                  payload_len=None, chopsize=None, sync=False):
+        if payload_len is not None and payload:
+            payload = (payload * (payload_len // len(payload) + 1))[
+                :payload_len]
+        self.frames.append((opcode, bool(fin), payload))
+
+    def sendMessage(self, payload, isBinary=False, fragmentSize=None,
+                    sync=False, doNotCompress=False):
+        size = self.autoFragmentSize if fragmentSize is None else \
+            fragmentSize
+        opcode = 2 if isBinary else 1
+        if not size or len(payload) <= size:
+            self.frames.append((opcode, True, payload))
+            return
+        for i in range(0, len(payload), size):
+            self.frames.append((0 if i else opcode,
+                                i + size >= len(payload),
+                                payload[i:i + size]))
+
+    def beginMessage(self, isBinary=False, doNotCompress=False):
+        self.message = 2 if isBinary else 1
+
+    def beginMessageFrame(self, length):
+        self.frames.append((self.message, None, b''))
+        self.message = 0   # the next frame of it continues it
+
+    def sendMessageFrameData(self, payload, sync=False):
+        pass
+
+    def endMessage(self):
+        opcode, _, payload = self.frames[-1]
+        self.frames[-1] = (opcode, True, payload)
+
+    def sendClose(self, code=None, reason=None):
+        self.frames.append((8, True, code))
+
+    def sendCloseFrame(self, code=None, reasonUtf8=None, isReply=False):
+        self.frames.append((8, True, code))
+
+    def continueLater(self, delay, fun, tag=None):
+        self.later.append(fun)
+
+    def closeAfter(self, delay):
+        pass
+
+    def killAfter(self, delay):
+        pass
+
+    def enableWirelog(self, enable):
+        pass
+
+
+def frames_sent(case_class):
+    """Every frame the case sends, the later parts of it included."""
+    p = Recorder()
+    case = case_class(p)
+    case.onOpen()
+    while p.later:
+        p.later.pop(0)()
+    return p.frames
+
+
+def default_server_answer(frames):
+    """What the default server does with ``frames``: the events its client
+    sees (as Autobahn reports them) and its close code.
+
+    RFC 6455: a ping is answered with its payload, a continuation frame
+    with no message to continue is a protocol error (1002); the API
+    specification: a fragmented message closes with 1003.
+    """
+    events = []
+    for opcode, fin, payload in frames:
+        if opcode == 9:
+            events.append(['pong', payload])
+        elif opcode == 8:
+            return events, payload
+        elif opcode == 0:
+            return events, 1002
+        elif opcode in (1, 2):
+            if not fin:
+                return events, 1003
+            events.append(['message', payload, opcode == 2])
+    return events, None
+
+
+@pytest.fixture(scope='module')
+def fragmented():
+    """{case id: (events, close code)} for the cases 1-10 that send a
+    fragmented message (a data frame without FIN), with the default
+    server's answer to each."""
+    from kosoku.cases import CASES
+    found = {}
+    for case_id, case_class in CASES.items():
+        if int(case_id.split('.')[0]) > 10:
+            continue
+        frames = frames_sent(case_class)
+        if any(op in (1, 2) and fin is False for op, fin, _ in frames):
+            found[case_id] = default_server_answer(frames)
+    return found
+
+
+@pytest.fixture(scope='module')
+def needs_reassembly(fragmented):
+    """The cases the default server fails for refusing a fragmented
+    message."""
+    return {i for i, (_, code) in fragmented.items() if code == 1003}
 
 
 @pytest.fixture(scope='module')
@@ -84,23 +213,47 @@ def test_accept_fragments_passes_every_case(reports):
         TOTAL - len(failed), TOTAL))
 
 
-def test_default_passes_every_case_without_fragments(reports):
+def test_default_passes_every_case_without_fragments(reports,
+                                                     needs_reassembly):
     cases = reports['default']
-    others = set(cases) - NEEDS_REASSEMBLY
+    others = set(cases) - needs_reassembly
     failed = {i: v for i, v in verdicts(cases, others).items()
               if v[0] not in PASSED or v[1] not in PASSED}
     assert failed == {}
     print('\nautobahn default: {} of {} passed, {} need reassembly'.format(
-        len(others), TOTAL, len(NEEDS_REASSEMBLY)))
+        len(others), TOTAL, len(needs_reassembly)))
 
 
-def test_default_closes_fragmented_messages_with_1003(reports):
-    # The listed cases fail only because fragments are refused, with the
-    # specified close code, by the server, and the suite says so.
+def test_fragmented_cases_read_from_the_case_definitions(fragmented,
+                                                         needs_reassembly):
+    # The README's figure: 36 of the 301 cases refused for their
+    # fragments. 5.16 and 5.17 send fragmented messages too, but after a
+    # continuation frame with nothing to continue: 1002 comes first.
+    assert len(needs_reassembly) == 36, sorted(needs_reassembly)
+    assert set(fragmented) - needs_reassembly == {'5.16', '5.17'}
+
+
+def frame_counts(events):
+    """Autobahn's rxFrameStats for ``events`` then one Close frame."""
+    counts = {'8': 1}
+    for event in events:
+        key = '10' if event[0] == 'pong' else '2' if event[2] else '1'
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def test_default_answers_fragmented_messages_as_specified(reports,
+                                                          fragmented):
+    # Each case with a fragmented message, as the default server must
+    # answer it: what the client got before the server's Close (nothing,
+    # as each of these starts with its fragment), that Close's code, no
+    # frame but these, and a clean close with the TCP connection ended
+    # by the server.
     cases = reports['default']
-    assert NEEDS_REASSEMBLY <= set(cases)
-    got = {i: (cases[i]['remoteCloseCode'], cases[i]['behavior'])
-           for i in NEEDS_REASSEMBLY}
-    assert {i: code for i, (code, _) in got.items()} == \
-        {i: 1003 for i in NEEDS_REASSEMBLY}
-    assert all(b in ('FAILED', 'NON-STRICT', 'OK') for _, b in got.values())
+    got = {i: (cases[i]['received'], cases[i]['remoteCloseCode'],
+               cases[i]['rxFrameStats'], cases[i]['wasClean'],
+               cases[i]['droppedByMe'])
+           for i in fragmented}
+    expected = {i: (events, code, frame_counts(events), True, False)
+                for i, (events, code) in fragmented.items()}
+    assert got == expected

@@ -70,10 +70,68 @@ def test_parse_frame_header_refuses_fragments_as_upstream(ours, upstream,
         upstream.WebSocket._parse_frame_header(header)
 
 
-def test_asgi_builds_on_our_layer(ours):
+def asgi_session(app, path, incoming):
+    """Run one WebSocket connection of an ASGI ``app`` as an ASGI server
+    would: ``incoming`` are the events it receives; return those it sent.
+    """
+    events = list(incoming)
+    sent = []
+
+    async def receive():
+        return events.pop(0)
+
+    async def send(event):
+        sent.append(event)
+
+    scope = {'type': 'websocket', 'path': path, 'query_string': b'',
+             'headers': [(b'host', b'test')], 'http_version': '1.1',
+             'scheme': 'ws', 'client': ('127.0.0.1', 50000)}
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), 10))
+    return sent
+
+
+def test_asgi_app_runs_on_our_layer(ours, capsys):
+    # microdot.asgi subclasses our WebSocket (its ASGI I/O over our
+    # constructor) and wraps routes with our websocket_wrapper: an echo
+    # app must speak the ASGI WebSocket protocol (accept, send, close).
     import microdot.asgi
     assert issubclass(microdot.asgi.WebSocket, ours.WebSocket)
-    assert microdot.asgi.websocket_wrapper is ours.websocket_wrapper
+    app = microdot.asgi.Microdot()
+
+    @app.get('/echo')
+    @microdot.asgi.with_websocket
+    async def echo(request, ws):
+        while True:
+            await ws.send(await ws.receive())
+
+    @app.get('/once')
+    @microdot.asgi.with_websocket
+    async def once(request, ws):
+        await ws.send(await ws.receive())
+
+    # The client leaves: the handler ends quietly and closes.
+    assert asgi_session(app, '/echo', [
+        {'type': 'websocket.connect'},
+        {'type': 'websocket.receive', 'text': 'héllo'},
+        {'type': 'websocket.receive', 'bytes': b'\x00\xff'},
+        {'type': 'websocket.disconnect', 'code': 1000},
+    ]) == [
+        {'type': 'websocket.accept'},
+        {'type': 'websocket.send', 'text': 'héllo'},
+        {'type': 'websocket.send', 'bytes': b'\x00\xff'},
+        {'type': 'websocket.close'},
+    ]
+    # The handler returns: the wrapper closes the connection.
+    assert asgi_session(app, '/once', [
+        {'type': 'websocket.connect'},
+        {'type': 'websocket.receive', 'text': 'once'},
+    ]) == [
+        {'type': 'websocket.accept'},
+        {'type': 'websocket.send', 'text': 'once'},
+        {'type': 'websocket.close'},
+    ]
+    out, err = capsys.readouterr()
+    assert 'Traceback' not in out + err, out + err
 
 
 def test_test_client_is_refused_as_documented(ours):

@@ -14,7 +14,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosedError
 
 from conftest import ROOT
-from wsraw import BINARY, CLOSE, TEXT, RawClient, close_payload, frame
+from wsraw import BINARY, CLOSE, CONT, TEXT, RawClient, close_payload, \
+    frame
 
 ECHO = os.path.join(ROOT, 'examples', 'echo.py')
 APP = os.path.join(ROOT, 'tests', 'ws_app.py')
@@ -56,6 +57,40 @@ def test_1m_binary_as_bytes_on_default_heap_is_1009(serve):
     assert exc.value.rcvd.code == 1009
     asyncio.run(echo(server.ws_url + '/echo', pattern(1 << 19)))
     assert 'Traceback' not in server.output()
+
+
+@pytest.mark.parametrize('fragmented', [False, True],
+                         ids=['one-frame', 'fragmented'])
+def test_text_the_heap_cannot_build_is_1009(serve, fragmented):
+    # 165 KB of text, within the message limit, on a 256 KiB heap: the
+    # payload's buffer fits (as do a fragmented message's pieces), the
+    # message built from it does not (its str, or the fragments joined).
+    # That MemoryError must close with 1009 (RFC 6455 7.4.1: too big to
+    # process), and the server go on serving.
+    args = ['--max-message', '1000000']
+    if fragmented:
+        args.append('--accept-fragments')
+    server = serve(ECHO, *args, firmware_args=('-X', 'heapsize=256k'))
+    text = ('κόσμε ' * 15000).encode()
+    if fragmented:
+        half = len(text) // 2 + 1   # inside a character
+        data = frame(TEXT, text[:half], fin=False) + frame(CONT, text[half:])
+    else:
+        data = frame(TEXT, text)
+    c = RawClient(server.port)
+    # All but the last byte: every buffer is allocated, and no Close yet
+    # (a buffer that did not fit would have been refused at once).
+    c.send(data[:-1])
+    c.sock.settimeout(0.5)
+    with pytest.raises(socket.timeout):
+        c.sock.recv(1)
+    c.sock.settimeout(10)
+    c.send(data[-1:])
+    assert c.close_code() == 1009
+    c.close()
+    asyncio.run(echo(server.ws_url + '/echo', 'κόσμε ' * 3000))
+    assert server.alive()
+    assert 'Traceback' not in server.output(), server.output()
 
 
 def heap_in_use(server):

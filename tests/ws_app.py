@@ -12,14 +12,14 @@
 * ``/flood?n=N``: sends N 16-byte messages in a tight loop, then ``"done"``;
 * ``/idle``: echoes, with each ``receive()`` under a 0.1 s ``wait_for()``
   (the idle-timeout idiom): a quiet client cancels it again and again;
-* ``/cancel-send?type=T&size=S``: sends S zero bytes as ``T`` (bytes,
-  bytearray or memoryview) under a 0.3 s ``wait_for()``, then closes, and
-  prints what it saw;
+* ``/cancel-send?type=T&size=S``: sends S bytes of :func:`pattern` as
+  ``T`` (bytes, bytearray or memoryview) under a 0.3 s ``wait_for()``, then
+  closes, and prints what it saw, and whether the data it passed in is
+  still its S bytes;
 * ``/stall?size=S[&cancel=T]``: a task sends S bytes while the handler
   receives (another cancels it after T s); prints how ``receive()`` ended,
   then cancels the task (these two routes cap the socket's send buffer, so
   that a client reading nothing stops them);
-* ``/heap``: plain HTTP, the heap in use after a collection (MicroPython);
 * ``/body``: plain HTTP POST, answers with the request's body;
 * ``/raise``: raises an exception after the first message;
 * ``/array?type=T&n=N``: sends ``array(T, range(N))`` as a memoryview and as
@@ -31,7 +31,13 @@
 * ``/stuck-idle?size=S``: a task sends S bytes while the handler echoes
   with each ``receive()`` under a 0.1 s ``wait_for()`` (a client that reads
   nothing keeps the send stuck while receive() is cancelled again and
-  again).
+  again);
+* ``/close-in-task?after=T``: another task calls ``close()`` T s in (0.2
+  by default) while the handler waits in ``receive()``; prints how each
+  ended;
+* ``/collect?n=N``: receives N messages, keeping them all, then sends
+  them back in order;
+* ``/heap``: plain HTTP, the heap in use after a collection (MicroPython).
 
 Besides echo.py's options, ``--ping-interval S``, ``--ping-timeout S``
 (``none`` for ``None``), ``--close-timeout S`` and ``--origins A,B`` set
@@ -149,9 +155,10 @@ async def cancel_send(request, ws):
     _small_send_buffer(request.sock[1])
     kind = request.args.get('type', 'bytes')
     size = int(request.args.get('size', 1 << 20))
-    msg = bytearray(size) if kind == 'bytearray' else bytes(size)
-    if kind == 'memoryview':
-        msg = memoryview(msg)
+    buf = pattern(size)
+    if kind != 'bytes':
+        buf = bytearray(buf)
+    msg = memoryview(buf) if kind == 'memoryview' else buf
     try:
         await asyncio.wait_for(ws.send(msg), 0.3)
         sent = 'sent'
@@ -162,8 +169,14 @@ async def cancel_send(request, ws):
         closed = 'closed'
     except Exception as exc:
         closed = type(exc).__name__
-    print('cancel-send {} {} {} {}'.format(kind, sent, closed,
-                                           len(msg) == size))
+    # Compared with a pattern built anew (buf is what msg views).
+    print('cancel-send {} {} {} {} {}'.format(
+        kind, sent, closed, len(msg) == size, buf == pattern(size)))
+
+
+def pattern(size):
+    """``size`` bytes counting 0 to 255 over and over."""
+    return bytes(range(256)) * (size // 256) + bytes(range(size % 256))
 
 
 @app.get('/stall')
@@ -257,6 +270,34 @@ async def stuck_idle(request, ws):
 @app.post('/body')
 async def body(request):
     return request.body, {'Content-Type': 'application/octet-stream'}
+
+
+@app.get('/close-in-task')
+@with_websocket
+async def close_in_task(request, ws):
+    # Another task closes the connection while the handler is in receive().
+    async def closer():
+        await asyncio.sleep(float(request.args.get('after', 0.2)))
+        await ws.close()
+        print('close-in-task: close() returned')
+    task = asyncio.create_task(closer())
+    try:
+        msg = await ws.receive()
+        print('close-in-task: received {!r}'.format(msg))
+    except WebSocketError as exc:
+        print('close-in-task: {}'.format(exc))
+    await task
+
+
+@app.get('/collect')
+@with_websocket
+async def collect(request, ws):
+    # Each message must still be itself once later ones came in.
+    messages = []
+    for i in range(int(request.args.get('n', 2))):
+        messages.append(await ws.receive())
+    for msg in messages:
+        await ws.send(msg)
 
 
 @app.get('/heap')
