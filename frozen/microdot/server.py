@@ -19,12 +19,10 @@ is closed: ``400`` for a malformed head, ``408`` for one not sent in time,
 ``414`` or ``431`` for one too long, ``421`` for a ``Host`` the server does
 not answer to, ``503`` for a connection over :attr:`Microdot.max_connections`.
 A connection that sends nothing is closed without a response.
-
-Importing this module also mends MicroPython 1.25's asyncio for sockets
-shared by a reading and a writing task (see :func:`_fix_io_queue`).
 """
 import asyncio
 
+from microdot import _asyncio_fixes  # noqa: F401
 from microdot.microdot import Microdot as _Microdot, Request
 
 _REASONS = {
@@ -353,32 +351,3 @@ def _own_names():
         return ('localhost', name, name + '.local')
     except (ImportError, AttributeError, OSError):
         return ('localhost',)
-
-
-def _fix_io_queue():
-    """Mend MicroPython's asyncio (1.25 and later): cancelling a task that
-    waits for a socket forgets the other task waiting for the same socket,
-    so a ``receive()`` under ``wait_for()`` left another task's stuck
-    ``send()`` asleep for ever. Only the cancelled task is forgotten now.
-    """
-    try:
-        import select
-        from asyncio.core import IOQueue
-    except ImportError:
-        return   # CPython
-
-    def remove(self, task):
-        for k in self.map:   # (iterating allocates nothing)
-            sm = self.map[k]
-            if sm[0] is task or sm[1] is task:
-                sm[0 if sm[0] is task else 1] = None
-                if sm[0] is None and sm[1] is None:
-                    self._dequeue(sm[2])
-                else:
-                    self.poller.modify(sm[2], select.POLLOUT
-                                       if sm[0] is None else select.POLLIN)
-                return
-    IOQueue.remove = remove
-
-
-_fix_io_queue()

@@ -55,6 +55,7 @@ import binascii
 import hashlib
 
 from microdot import Request, Response, abort
+from microdot import _asyncio_fixes  # noqa: F401
 from microdot.microdot import MUTED_SOCKET_ERRORS, print_exception
 from microdot.helpers import wraps
 
