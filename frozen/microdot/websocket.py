@@ -882,7 +882,10 @@ def websocket_wrapper(f, upgrade_function):
             print_exception(exc)
         finally:  # pragma: no cover
             try:
-                await ws._close(code)
+                if code == 1000 or type(ws).close is not WebSocket.close:
+                    await ws.close()   # (microdot.asgi's closes its way)
+                else:
+                    await ws._close(code)
             except Exception:
                 pass
         return Response.already_handled
