@@ -90,6 +90,11 @@ class Client:
             await self._next()
         return self.frames
 
+    async def frames_after(self, seq):
+        """Read until a frame with a sequence number over ``seq``."""
+        while not self.frames or unstamp(self.frames[-1])[0] <= seq:
+            await self._next()
+
     async def ack(self, cmd=None, msg_id=None, **fields):
         msg = dict(fields)
         if cmd is not None:
@@ -662,3 +667,386 @@ def test_camera_source_drives_the_camera_api_as_documented(run_mpy):
         # The flash LED: GPIO4 output, off; then on and off.
         '[(4, 3, 0), 1, 0]',
     ]
+
+
+# --- Faults, half-open viewers and the frame pool -------------------------
+
+def _masked(opcode, payload):
+    """One client frame (RFC 6455 5.2): FIN, ``opcode``, masked payload."""
+    key = b'\x37\xfa\x21\x3d'
+    assert len(payload) < 126
+    return (bytes([0x80 | opcode, 0x80 | len(payload)]) + key +
+            bytes(b ^ key[i % 4] for i, b in enumerate(payload)))
+
+
+def _control(sock, **msg):
+    sock.sendall(_masked(1, json.dumps(msg).encode()))
+
+
+def _until(what, cond, timeout):
+    """Poll ``cond()`` until true; return (its value, seconds waited)."""
+    t0 = time.monotonic()
+    while True:
+        value = cond()
+        if value:
+            return value, time.monotonic() - t0
+        assert time.monotonic() - t0 < timeout, what
+        time.sleep(0.05)
+
+
+def _viewer(server, vid):
+    for v in stats(server)['viewers']:
+        if v['id'] == vid:
+            return v
+
+
+def _new_viewer_id(server, before):
+    ids, _ = _until('a new viewer', lambda: {
+        v['id'] for v in stats(server)['viewers']} - before, 10)
+    return ids.pop()
+
+
+def _stuck(server, vids, timeout=20):
+    """Wait until none of the viewers ``vids`` is sent anything more while
+    frames are being captured: each has one send stuck."""
+    prev = None
+    t0 = time.monotonic()
+    while True:
+        s = stats(server)
+        cur = {v['id']: v['sent'] for v in s['viewers'] if v['id'] in vids}
+        assert len(cur) == len(vids), s
+        if prev is not None and cur == prev[0] and \
+                s['captured'] >= prev[1] + 3:
+            return
+        assert time.monotonic() - t0 < timeout, s
+        prev = (cur, s['captured'])
+        time.sleep(0.3)
+
+
+def _drained_to_eof(sock, timeout=10):
+    """Read ``sock`` to its end (the server closed it); bytes read."""
+    sock.settimeout(timeout)
+    total = 0
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return total
+            total += len(chunk)
+    except ConnectionResetError:
+        return total
+
+
+def test_paused_then_silent_viewer_is_evicted(serve):
+    # It stops reading, its frame send sticks, then it pauses: the only
+    # viewer is paused, so nothing is captured any more -- the stall must
+    # be noticed all the same.
+    app = serve(APP, '--fps', '25', '--stall-ms', '3000')
+    slow = _stalled_client(app)
+    try:
+        vid = _new_viewer_id(app, set())
+        _stuck(app, {vid})
+        _control(slow, cmd='pause')
+        _, waited = _until('the paused, silent viewer evicted',
+                           lambda: _viewer(app, vid) is None, 20)
+        assert _drained_to_eof(slow) > 0
+    finally:
+        slow.close()
+    s = stats(app)
+    print('\npaused-then-silent viewer: evicted {:.1f} s after its pause '
+          '(stall limit 3 s); frames captured {}'.format(
+              waited, s['captured']))
+    assert s['evicted'] == 1 and s['viewers'] == []
+    assert waited < 3 + 10
+
+
+def test_four_paused_silent_viewers_do_not_lock_out_a_fifth(serve):
+    app = serve(APP, '--fps', '25', '--stall-ms', '5000')
+    socks = []
+    try:
+        vids = set()
+        for _ in range(4):
+            socks.append(_stalled_client(app))
+            vids.add(_new_viewer_id(app, vids))
+        _stuck(app, vids)
+        for s in socks:
+            _control(s, cmd='pause')
+        t0 = time.monotonic()
+        gone = {}
+        while len(gone) < 4:
+            assert time.monotonic() - t0 < 30, stats(app)
+            left = {v['id'] for v in stats(app)['viewers']}
+            for vid in vids - left - set(gone):
+                gone[vid] = time.monotonic() - t0
+            time.sleep(0.05)
+
+        async def fifth():
+            c = await Client.connect(app)
+            await c.frames_until(5)
+            await c.close()
+            return c.hello
+
+        hello = run(fifth())
+    finally:
+        for s in socks:
+            s.close()
+    print('\nfour paused, silent viewers: evicted {} s after their pauses '
+          '(stall limit 5 s); a fifth viewer then streams'.format(
+              ', '.join('{:.1f}'.format(t) for t in sorted(gone.values()))))
+    assert hello['type'] == 'hello'
+    assert stats(app)['evicted'] == 4
+
+
+def test_a_stuck_control_reply_gets_the_viewer_evicted(serve):
+    # Paused at once (no frames), then control messages it never reads the
+    # replies to: the writer's stuck send is a reply, not a frame.
+    app = serve(APP, '--fps', '25', '--stall-ms', '2000')
+    slow = _stalled_client(app)
+    try:
+        _control(slow, cmd='pause')
+        vid = _new_viewer_id(app, set())
+        _until('paused', lambda: (_viewer(app, vid) or {}).get('paused'), 10)
+        slow.settimeout(30)
+        pings = b''.join(_masked(1, json.dumps(
+            {'cmd': 'ping', 't': i}).encode()) for i in range(3000))
+        t0 = time.monotonic()
+        try:
+            slow.sendall(pings)
+        except OSError:
+            pass  # evicted while sending: fine
+        _, waited = _until('the viewer stuck on a reply evicted',
+                           lambda: _viewer(app, vid) is None, 30)
+        assert _drained_to_eof(slow) > 0
+    finally:
+        slow.close()
+    s = stats(app)
+    print('\nstuck control reply: viewer evicted {:.1f} s after the first '
+          'unread ping (stall limit 2 s); frames captured {}'.format(
+              time.monotonic() - t0, s['captured']))
+    assert s['evicted'] == 1
+    assert app.alive()
+
+
+def _idle(server, pool=None):
+    """A condition for :func:`_until`: the server has no viewer (and
+    ``pool`` buffers); its value is the stats."""
+    def check():
+        s = stats(server, collect=True)
+        if not s['viewers'] and pool in (None, s['pool']):
+            return s
+    return check
+
+
+def test_the_frame_pool_shrinks_when_viewers_leave(serve):
+    app = serve(APP, '--fps', '25', '--stall-ms', '60000')
+    socks = []
+    try:
+        async def go():
+            # The heap once one viewer has come and gone (the synthetic
+            # frames are loaded then).
+            first = await Client.connect(app)
+            await first.frames_until(10)
+            await first.close()
+            base, _ = _until('the first viewer gone', _idle(app, pool=0), 10)
+            fast = await Client.connect(app)
+            vids = set()
+            for _ in range(3):
+                socks.append(_stalled_client(app))
+                vids.add(_new_viewer_id(app, vids | {fast.hello['viewer']}))
+                # Stuck at different frames: each pins its own buffer.
+                await fast.frames_until(len(fast.frames) + 10)
+            _stuck(app, vids)
+            await fast.frames_until(len(fast.frames) + 10)
+            busy = stats(app, collect=True)
+            for s in socks:
+                s.close()
+            _until('the stalled viewers gone',
+                   lambda: len(stats(app)['viewers']) == 1, 10)
+            await fast.frames_until(len(fast.frames) + 25)
+            one = stats(app, collect=True)
+            await fast.close()
+            return base, busy, one
+
+        base, busy, one = run(go())
+    finally:
+        for s in socks:
+            s.close()
+    idle, _ = _until('the pool emptied', _idle(app, pool=0), 10)
+    print('\nframe pool: 4 viewers (3 stuck) {} buffers, {} B; 1 viewer {} '
+          'buffers, {} B; none {} buffers, {} B; idle heap {} B before the '
+          '4 viewers, {} B after'.format(
+              busy['pool'], busy['pool_bytes'], one['pool'],
+              one['pool_bytes'], idle['pool'], idle['pool_bytes'],
+              base['mem_alloc'], idle['mem_alloc']))
+    # Three stuck sends pin three frames, plus the newest and the one
+    # being filled; the fast viewer's send may hold a fourth.
+    assert 4 <= busy['pool'] <= 6, busy
+    # One viewer: its send in flight, the newest, the one being filled.
+    assert one['pool'] <= 3, one
+    assert idle['pool_bytes'] == 0
+    # The buffers were given back to the heap (each holds an ~8 KiB frame).
+    assert base['pool'] == 0
+    assert idle['mem_alloc'] - base['mem_alloc'] < 8 * 1024
+
+
+# A wrapper of main.py that makes the source, the driver and task creation
+# fail on request (GET /fault?...), to see the demo survive them.
+FAULTS = r'''
+import sys
+sys.path.insert(0, 'examples/camera_ws')
+import asyncio
+import camsource
+import main
+
+faults = {}
+
+
+def _take(name):
+    n = faults.get(name, 0)
+    if n:
+        faults[name] = n - 1
+    return n
+
+
+class FaultySource(camsource.SyntheticSource):
+    big = None
+
+    async def capture(self):
+        if _take('capture'):
+            await asyncio.sleep_ms(5)
+            raise OSError(5)  # EIO, as a camera driver reports a failure
+        if _take('big'):
+            # A size change the heap cannot hold: copying it into the
+            # frame pool raises MemoryError.
+            big = self.big
+            if not faults['big']:
+                self.big = None
+            return big
+        return await super().capture()
+
+    def set_led(self, on):
+        if _take('led'):
+            raise RuntimeError('sensor not responding')
+        super().set_led(on)
+
+
+class Tasks:
+    """asyncio for main.py, with create_task failing on request."""
+
+    def __getattr__(self, name):
+        return getattr(asyncio, name)
+
+    def create_task(self, coro):
+        if _take('task'):
+            raise MemoryError('no memory for a task')
+        return asyncio.create_task(coro)
+
+
+main.make_source = lambda: FaultySource(main.HERE + '/frames', fps=25)
+main.asyncio = Tasks()
+
+
+@main.app.get('/fault')
+async def fault(request):
+    name = request.args['name']
+    n = int(request.args.get('n', 1))
+    if name == 'big':
+        src = main.broadcaster.source
+        src.big = memoryview(bytearray(int(request.args['size'])))
+        src.big[0], src.big[1] = 0xff, 0xd8
+    faults[name] = n
+    return 'ok'
+
+main.main()
+'''
+
+
+@pytest.fixture
+def faulty(serve, tmp_path):
+    script = tmp_path / 'faulty_main.py'
+    script.write_text(FAULTS)
+
+    def start(*args, firmware_args=()):
+        return serve(str(script), '--fps', '25', *args,
+                     firmware_args=firmware_args)
+    return start
+
+
+def fault(server, **args):
+    url = server.url + '/fault?' + '&'.join(
+        '{}={}'.format(k, v) for k, v in args.items())
+    with urllib.request.urlopen(url, timeout=10) as r:
+        assert r.read() == b'ok'
+
+
+@pytest.mark.parametrize('kind', ['driver error', 'MemoryError'])
+def test_the_capture_loop_survives_errors(faulty, kind):
+    # 1 MiB of heap: a 600 KB frame fits in the source, not in the pool.
+    app = faulty(firmware_args=('-X', 'heapsize=1M'))
+
+    async def go():
+        a = await Client.connect(app)
+        b = await Client.connect(app)
+        await a.frames_until(5)
+        if kind == 'driver error':
+            fault(app, name='capture', n=5)
+        else:
+            fault(app, name='big', n=3, size=600000)
+        t0 = time.monotonic()
+        at = stats(app)['seq']
+        # Both viewers, connected all along, get new frames again.
+        await a.frames_after(at + 5)
+        await b.frames_after(at + 5)
+        resumed = time.monotonic() - t0
+        await a.close()
+        await b.close()
+        return resumed
+
+    resumed = run(go())
+    s = stats(app)
+    print('\n{}: {} failed captures, streaming again {:.1f} s after the '
+          'fault'.format(kind, s['errors'], resumed))
+    assert s['errors'] == (5 if kind == 'driver error' else 3), s
+    assert app.alive()
+
+
+def test_a_viewer_whose_writer_cannot_start_leaves_no_ghost(faulty):
+    app = faulty()
+    fault(app, name='task', n=1)
+
+    async def go():
+        ws = await websockets.connect(app.ws_url + '/ws', open_timeout=10)
+        with pytest.raises(websockets.ConnectionClosed):
+            while True:
+                await asyncio.wait_for(ws.recv(), 10)
+        left = stats(app)['viewers']
+        # Not locked out: the whole viewer limit is still there.
+        clients = [await Client.connect(app) for _ in range(4)]
+        for c in clients:
+            await c.frames_until(3)
+        for c in clients:
+            await c.close()
+        return left
+
+    left = run(go())
+    assert left == []
+    assert 'no memory for a task' in app.output()
+
+
+def test_an_unexpected_driver_error_in_a_control_is_an_error_ack(faulty):
+    app = faulty()
+    fault(app, name='led', n=1)
+
+    async def go():
+        c = await Client.connect(app)
+        ack = await c.ack('led', 1, value=True)
+        assert ack['ok'] is False, ack
+        assert 'sensor not responding' in ack['error'], ack
+        # The viewer goes on: frames, and the next control works.
+        await c.frames_until(len(c.frames) + 5)
+        ack = await c.ack('led', 2, value=True)
+        assert ack['ok'] and ack['state']['led'] is True, ack
+        await c.close()
+
+    run(go())
+    assert app.alive()

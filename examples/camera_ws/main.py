@@ -141,6 +141,11 @@ def control(viewer, text):
             raise ValueError('unknown command')
     except (ValueError, TypeError, OSError) as exc:
         return _ack(cmd, msg_id, error=str(exc))
+    except Exception as exc:
+        # Unexpected, from the driver: say so, and keep the viewer.
+        sys.print_exception(exc)
+        return _ack(cmd, msg_id, error='{}: {}'.format(
+            type(exc).__name__, exc))
     # A shared setting changed: the other viewers get the new state.
     broadcaster.notify_state(viewer)
     return _ack(cmd, msg_id, state=src.state())
@@ -172,12 +177,14 @@ async def stream(request, ws):
                                   'error': 'too many viewers'}))
         return
     viewer = Viewer(broadcaster, ws)
-    await viewer.reply(json.dumps({
-        'type': 'hello', 'viewer': viewer.id, 'ms': ticks_ms() & TICKS_MASK,
-        'state': broadcaster.source.state()}))
-    broadcaster.add(viewer)
-    writer = asyncio.create_task(viewer.run())
+    writer = None
     try:
+        await viewer.reply(json.dumps({
+            'type': 'hello', 'viewer': viewer.id,
+            'ms': ticks_ms() & TICKS_MASK,
+            'state': broadcaster.source.state()}))
+        broadcaster.add(viewer)
+        writer = asyncio.create_task(viewer.run())
         while not viewer.closing:
             try:
                 text = await ws.receive()
@@ -188,13 +195,14 @@ async def stream(request, ws):
         pass  # the client left, or was evicted for not reading
     finally:
         broadcaster.remove(viewer)
-        await viewer.stop(writer)
+        if writer is not None:
+            await viewer.stop(writer)
 
 
 async def serve(port):
     global broadcaster
     broadcaster = make_broadcaster()
-    asyncio.create_task(broadcaster.run())
+    broadcaster.start()
     await app.start_server(port=port)
 
 
