@@ -827,6 +827,32 @@ def test_a_stuck_control_reply_gets_the_viewer_evicted(serve):
     assert app.alive()
 
 
+def test_a_pause_ack_counts_the_frame_that_was_in_flight(app):
+    # A slow reader: its client stops reading (a small queue, a small
+    # socket buffer) until the server's frame send is stuck, then pauses.
+    # The frame in flight goes out before the ack, so the ack counts it.
+    async def go():
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+        sock.connect(('127.0.0.1', app.port))
+        ws = await websockets.connect(app.ws_url + '/ws', sock=sock,
+                                      max_size=None, max_queue=1,
+                                      open_timeout=10)
+        c = Client(ws)
+        hello = await c.text(lambda m: m['type'] == 'hello')
+        _stuck(app, {hello['viewer']})
+        await ws.send(json.dumps({'cmd': 'pause', 'id': 1}))
+        ack = await c.text(lambda m: m['type'] == 'ack')
+        await c.close()
+        return ack, len(c.frames)
+
+    ack, received = run(go())
+    print('\npause while a send is stuck: {} frames before the ack, which '
+          'says {}'.format(received, ack['sent']))
+    assert ack['paused'] is True
+    assert ack['sent'] == received
+
+
 def _idle(server, pool=None):
     """A condition for :func:`_until`: the server has no viewer (and
     ``pool`` buffers); its value is the stats."""

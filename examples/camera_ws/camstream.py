@@ -137,7 +137,11 @@ class Viewer:
         self._wake.set()
 
     async def reply(self, text):
-        """Queue a text message for the writer (sent before any frame)."""
+        """Queue a text message for the writer (sent before any frame).
+
+        ``text`` may be a function returning it, called when the message
+        goes out: counters it reports then cover every frame sent before.
+        """
         while len(self._replies) >= self.max_replies and not self.closing:
             # The client sends controls faster than it reads: stop reading
             # its controls until the writer catches up.
@@ -156,7 +160,8 @@ class Viewer:
         try:
             while not self.closing:
                 if self._replies:
-                    await self._send(self._replies.pop(0))
+                    text = self._replies.pop(0)
+                    await self._send(text() if callable(text) else text)
                     continue
                 if self._state_dirty:
                     self._state_dirty = False

@@ -104,7 +104,8 @@ def _int_value(msg, lo, hi):
 
 
 def control(viewer, text):
-    """Apply one control message from ``viewer``; return the ack (JSON)."""
+    """Apply one control message from ``viewer``; return the ack (JSON,
+    or a function making it, for :meth:`Viewer.reply`)."""
     if not isinstance(text, str):
         return _ack(None, None, error='control messages are JSON text')
     try:
@@ -130,13 +131,14 @@ def control(viewer, text):
         elif cmd in ('pause', 'resume'):
             viewer.pause(cmd == 'pause')
             broadcaster.wake()
-            return _ack(cmd, msg_id, **viewer.stats())
+            # (Counted as the ack goes out: the frame in flight is in.)
+            return lambda: _ack(cmd, msg_id, **viewer.stats())
         elif cmd == 'ping':
             return _ack(cmd, msg_id, t=msg.get('t'),
                         ms=ticks_ms() & TICKS_MASK)
         elif cmd == 'stats':
-            return _ack(cmd, msg_id, captured=broadcaster.captured,
-                        **viewer.stats())
+            return lambda: _ack(cmd, msg_id, captured=broadcaster.captured,
+                                **viewer.stats())
         else:
             raise ValueError('unknown command')
     except (ValueError, TypeError, OSError) as exc:
