@@ -7,6 +7,7 @@ in camstream.py, and the server's own counters cross-checked against what
 the clients saw.
 """
 import asyncio
+import base64
 import glob
 import io
 import json
@@ -14,6 +15,8 @@ import os
 import socket
 import struct
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -1076,3 +1079,143 @@ def test_an_unexpected_driver_error_in_a_control_is_an_error_ack(faulty):
 
     run(go())
     assert app.alive()
+
+
+# --- The access token ------------------------------------------------------
+
+TOKEN = 'c0rrect-h0rse-battery-staple'
+
+
+@pytest.fixture
+def token_app(serve, tmp_path):
+    path = tmp_path / 'token.txt'
+    path.write_text(TOKEN + '\n')
+    return serve(APP, '--fps', '25', '--token-file', str(path))
+
+
+def _get(server, path, password=None, user='viewer'):
+    """GET with the standard library's Basic authentication handler: like
+    a browser, it sends the credentials in answer to the server's 401
+    challenge. Returns (status, headers, body)."""
+    handlers = []
+    if password is not None:
+        mgr = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+        mgr.add_password(None, server.url, user, password)
+        handlers.append(urllib.request.HTTPBasicAuthHandler(mgr))
+    opener = urllib.request.build_opener(*handlers)
+    try:
+        with opener.open(server.url + path, timeout=10) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def _ws_status(server, password=None, user='viewer'):
+    """The status line and headers an upgrade request to ``/ws`` gets,
+    with ``user:password`` as Basic credentials (RFC 7617) if given.
+
+    (A raw socket: the websockets client does not parse Microdot's
+    HTTP/1.0 error responses.)
+    """
+    head = ('GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n'
+            'Upgrade: websocket\r\nConnection: Upgrade\r\n'
+            'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n'
+            'Sec-WebSocket-Version: 13\r\n').format(server.port)
+    if password is not None:
+        creds = '{}:{}'.format(user, password).encode()
+        head += 'Authorization: Basic {}\r\n'.format(
+            base64.b64encode(creds).decode())
+    with socket.create_connection(('127.0.0.1', server.port), 10) as s:
+        s.sendall(head.encode() + b'\r\n')
+        data = b''
+        while b'\r\n\r\n' not in data:
+            chunk = s.recv(4096)
+            assert chunk, data
+            data += chunk
+    lines = data.split(b'\r\n\r\n')[0].decode().split('\r\n')
+    headers = dict(line.split(': ', 1) for line in lines[1:])
+    return lines[0], {k.lower(): v for k, v in headers.items()}
+
+
+@pytest.mark.parametrize('password', [
+    None, '', 'wrong', TOKEN[:-1], TOKEN + 'x', TOKEN.upper()])
+def test_without_the_token_every_route_is_refused(token_app, password):
+    for path in ('/', '/stats', '/stats?gc=1'):
+        status, headers, body = _get(token_app, path, password)
+        assert status == 401, (path, status, body)
+        # The challenge a browser answers with its login prompt.
+        assert headers['WWW-Authenticate'].startswith(
+            'Basic realm="camera"'), headers
+        assert b'CAMF' not in body and b'captured' not in body
+    status, headers = _ws_status(token_app, password)
+    assert status.split()[1] == '401', status
+    assert headers['www-authenticate'].startswith('Basic realm="camera"')
+    assert stats_with_token(token_app)['viewers'] == []
+    assert token_app.alive()
+
+
+@pytest.mark.parametrize('authorization, status', [
+    ('Basic !!!', 401),
+    ('Basic ' + base64.b64encode(TOKEN.encode()).decode(), 401),  # no ':'
+    ('Bearer ' + TOKEN, 401),
+    ('Basic', 401),
+    ('Basic ' + 'QUFB' * 2000, 400),  # over Microdot's header line limit
+])
+def test_malformed_credentials_are_refused(token_app, authorization,
+                                           status):
+    req = urllib.request.Request(token_app.url + '/stats')
+    req.add_header('Authorization', authorization)
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=10)
+    assert e.value.code == status
+    assert stats_with_token(token_app)['viewers'] == []
+
+
+def stats_with_token(server):
+    status, _, body = _get(server, '/stats', TOKEN)
+    assert status == 200, status
+    return json.loads(body)
+
+
+@pytest.mark.parametrize('user', ['viewer', 'anyone else', ''])
+def test_with_the_token_page_stats_and_stream_work(token_app, user):
+    status, headers, body = _get(token_app, '/', TOKEN, user)
+    assert status == 200 and headers['Content-Type'].startswith('text/html')
+    assert b'new WebSocket(' in body
+    assert stats_with_token(token_app)['source']['source'] == 'synthetic'
+
+    async def go():
+        creds = '{}:{}@'.format(urllib.parse.quote(user), TOKEN)
+        ws = await websockets.connect('ws://{}127.0.0.1:{}/ws'.format(
+            creds, token_app.port), max_size=None, open_timeout=10)
+        c = Client(ws)
+        c.hello = await c.text(lambda m: m['type'] == 'hello')
+        await c.frames_until(5)
+        await c.close()
+        return c
+
+    c = run(go())
+    assert unstamp(c.frames[-1])[2] in committed_frames('QVGA', 80)
+    assert _ws_status(token_app, TOKEN, user)[0].split()[1] == '101'
+
+
+def test_no_token_file_no_token(app):
+    # The fixture's server has no --token-file: everything is open.
+    assert _get(app, '/')[0] == 200
+    assert _ws_status(app)[0] == 'HTTP/1.1 101 Switching Protocols'
+    assert _ws_status(app, 'anything')[0].split()[1] == '101'
+
+
+@pytest.mark.parametrize('content, error', [
+    (None, 'cannot read the token file'),
+    (' \n', 'is empty'),
+])
+def test_a_named_token_file_must_hold_a_token(run_mpy, tmp_path, content,
+                                              error):
+    path = tmp_path / 'token.txt'
+    if content is not None:
+        path.write_text(content)
+    r = run_mpy(script=APP, args=['--port', '0', '--token-file', str(path)],
+                timeout=20)
+    assert r.returncode != 0
+    assert error in r.stdout + r.stderr, r
