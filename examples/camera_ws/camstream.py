@@ -380,4 +380,7 @@ class Broadcaster:
             for v in list(self.viewers):
                 if v.stalled(now) and not v.evicted:
                     self.evicted += 1
-                    await v.evict()
+                    try:
+                        await v.evict()
+                    except Exception as exc:  # the check must go on
+                        sys.print_exception(exc)
