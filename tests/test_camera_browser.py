@@ -6,15 +6,21 @@ frames with the browser's own decoder and draws them; its counters
 acks). Chromium is the system one (ci/deps.sh browser); Playwright never
 downloads a browser here.
 """
+import base64
 import json
 import os
 import urllib.request
 
 import pytest
 
-from conftest import BUILD
+from conftest import BUILD, CAMERA_APP
 
-sync_api = pytest.importorskip('playwright.sync_api')
+try:
+    from playwright import sync_api
+except ImportError as exc:
+    # requirements.txt installs it: missing, the test fails (see browser).
+    sync_api = None
+    PLAYWRIGHT_MISSING = exc
 
 CHROMIUM = '/usr/bin/chromium'
 # Root, no display, no network but loopback.
@@ -25,10 +31,14 @@ CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu',
 # Generous bounds for a loaded 2-core machine; frames come at 25 per second.
 TIMEOUT_MS = 30000
 SCREENSHOT = os.path.join(BUILD, 'camera_ws.png')
+VIEWPORT = {'width': 1000, 'height': 600}
 
 
 @pytest.fixture(scope='module')
 def browser():
+    if sync_api is None:
+        pytest.fail('Playwright missing ({}): `make venv` installs it from '
+                    'requirements.txt'.format(PLAYWRIGHT_MISSING))
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail('{} missing: run `ci/deps.sh browser`'.format(CHROMIUM))
     with sync_api.sync_playwright() as p:
@@ -43,13 +53,21 @@ def app(camera_app):
     return camera_app
 
 
-def stats(server):
-    with urllib.request.urlopen(server.url + '/stats', timeout=10) as r:
+def stats(server, token=None):
+    req = urllib.request.Request(server.url + '/stats')
+    if token is not None:
+        req.add_header('Authorization', 'Basic ' + base64.b64encode(
+            b'test:' + token.encode()).decode())
+    with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read())
 
 
-def open_page(browser, server):
-    page = browser.new_page(viewport={'width': 1000, 'height': 600})
+def open_page(browser, server, context=None):
+    """Open the demo page, in a new context or in ``context``."""
+    if context is None:
+        page = browser.new_page(viewport=VIEWPORT)
+    else:
+        page = context.new_page()
     errors = []
     page.on('pageerror', lambda e: errors.append(str(e)))
     page.on('console', lambda m: m.type == 'error' and errors.append(m.text))
@@ -152,3 +170,41 @@ def test_two_pages_stream_and_closing_one_leaves_the_other(browser, app):
     assert cam(b, 'c.decodeErrors') == 0 and cam(b, 'c.connected')
     assert b.errors == []
     b.close()
+
+
+TOKEN = 'a-token-for-the-browser'
+
+
+@pytest.fixture
+def token_app(serve, tmp_path):
+    path = tmp_path / 'token.txt'
+    path.write_text(TOKEN)
+    return serve(CAMERA_APP, '--fps', '25', '--token-file', str(path))
+
+
+def test_page_with_an_access_token(browser, token_app):
+    # No credentials: a 401 challenge, and a browser without an answer to
+    # it (Playwright cancels the login prompt) shows no page.
+    context = browser.new_context()
+    response = context.request.get(token_app.url + '/')
+    assert response.status == 401
+    assert response.headers['www-authenticate'].startswith('Basic ')
+    page = context.new_page()
+    with pytest.raises(sync_api.Error, match='ERR_INVALID_AUTH_CREDENTIALS'):
+        page.goto(token_app.url + '/')
+    context.close()
+    # A user who types the token into the browser's login prompt: the
+    # context answers the 401 challenge with these credentials, as the
+    # prompt would; the page's own WebSocket and controls then work.
+    context = browser.new_context(
+        viewport=VIEWPORT,
+        http_credentials={'username': 'me', 'password': TOKEN})
+    page = open_page(browser, token_app, context)
+    wait(page, 'c.displayed >= 20')
+    assert cam(page, 'c.decodeErrors') == 0 and cam(page, 'c.connected')
+    ack = send(page, {'cmd': 'led', 'value': True})
+    assert ack['ok'] and ack['state']['led'] is True, ack
+    viewers = stats(token_app, TOKEN)['viewers']
+    assert [v['id'] for v in viewers] == [cam(page, 'c.hello.viewer')]
+    assert page.errors == []
+    context.close()

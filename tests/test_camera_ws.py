@@ -7,13 +7,18 @@ in camstream.py, and the server's own counters cross-checked against what
 the clients saw.
 """
 import asyncio
+import base64
 import glob
 import io
 import json
 import os
+import re
 import socket
 import struct
+import subprocess
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -89,6 +94,11 @@ class Client:
         while len(self.frames) < n:
             await self._next()
         return self.frames
+
+    async def frames_after(self, seq):
+        """Read until a frame with a sequence number over ``seq``."""
+        while not self.frames or unstamp(self.frames[-1])[0] <= seq:
+            await self._next()
 
     async def ack(self, cmd=None, msg_id=None, **fields):
         msg = dict(fields)
@@ -425,24 +435,26 @@ def test_a_stalled_viewer_is_disconnected_after_the_stall_limit(serve):
     assert 'Traceback' not in app.output(), app.output()
 
 
-# In the firmware itself: the frame pool and the capture loop, with stand-in
-# sources and viewers (MicroPython script, results printed).
-UNIT = r'''
+# In the firmware itself: the frame buffer and the capture loop, fed by a
+# stand-in source; the script prints what it saw (JSON) and the checks are
+# made here, against the stamp layout (unstamp) and the JPEG rule (SOI).
+UNIT = r"""
 import sys
 sys.path.insert(0, 'examples/camera_ws')
-import array, gc, struct
+import array, gc, json
 import asyncio
 import camstream
 
 
-def stamped(size):
+def out(**kw):
+    print(json.dumps(kw))
+
+
+def refill(size):
     jpeg = b'\xff\xd8' + bytes(range(256)) * (size // 256) + b'\xff\xd9'
     f = camstream.Frame(64)
     f.fill(memoryview(jpeg), 7, 1234)
-    d = bytes(f.data)
-    print('layout', d[:10] == b'\xff\xd8\xff\xfe\x00\x0eCAMF',
-          struct.unpack('>II', d[10:18]), d[18:] == jpeg[2:],
-          len(d) == len(jpeg) + 16)
+    first = bytes(f.data)
     # Refill in place from a signed memoryview, as the camera module gives.
     cap = len(f.buf)
     signed = memoryview(array.array('b', jpeg))
@@ -452,23 +464,35 @@ def stamped(size):
     f.fill(signed, 8, 99)
     used = gc.mem_alloc() - before
     gc.enable()
-    print('refill', len(f.buf) == cap, bytes(f.data[18:]) == jpeg[2:],
-          struct.unpack('>II', bytes(f.data[10:18])))
-    return used
+    out(size=size, first=first.hex(), second=bytes(f.data).hex(),
+        grew=len(f.buf) != cap, used=used)
 
 
-small, big = stamped(2048), stamped(65536)
-print('alloc', small == big, big < 1024)
+refill(2048)
+refill(65536)
 
 
 class Source:
     def __init__(self, items):
         self.items = items
+        self.calls = 0
         self.released = 0
+        self.more = asyncio.Event()
 
     async def capture(self):
         await asyncio.sleep_ms(1)
-        return self.items.pop(0) if self.items else None
+        if not self.items:
+            await self.more.wait()  # all given: wait to be told
+            return None
+        self.calls += 1
+        kind, data = self.items.pop(0)
+        if kind == 'raise':
+            raise {'OSError': OSError(5), 'MemoryError': MemoryError()}[data]
+        if kind == 'none':
+            return None
+        data = bytes.fromhex(data)
+        return memoryview(array.array('b', data) if kind == 'signed'
+                          else data)
 
     def release(self):
         self.released += 1
@@ -477,136 +501,302 @@ class Source:
 class Watcher:
     paused = False
     evicted = False
-    woken = 0
+
+    def __init__(self, b):
+        self.b = b
+        self.seen = []
+        self.pool = 0
 
     def wake(self):
-        self.woken += 1
+        f = self.b.latest
+        self.seen.append(bytes(f.data).hex())
+        self.pool = max(self.pool, len(self.b._pool))
 
     def stalled(self, now):
         return False
 
 
 async def main():
-    good = memoryview(b'\xff\xd8\xff\xd9')
-    src = Source([None, b'xx', memoryview(b'\x00\xd8\x00\x00'),
-                  memoryview(array.array('b', b'\xff\xd8\x01\x02')),
-                  good, good])
+    src = Source(ITEMS)
     b = camstream.Broadcaster(src)
-    w = Watcher()
+    b.retry_ms = 20
     task = asyncio.create_task(b.run())
     await asyncio.sleep_ms(50)
-    print('idle', b.captured, b.bad)
+    idle = src.calls
+    w = Watcher(b)
     b.add(w)
     for _ in range(400):
         if not src.items:
             break
         await asyncio.sleep_ms(5)
-    await asyncio.sleep_ms(30)
+    await asyncio.sleep_ms(50)
+    out(idle=idle, calls=src.calls, released=src.released,
+        captured=b.captured, bad=b.bad, errors=b.errors, seen=w.seen,
+        max_pool=w.pool)
+    # The viewer leaves: the loop goes idle and lets the buffers go.
+    b.remove(w)
+    src.more.set()
+    await asyncio.sleep_ms(50)
+    out(pool=len(b._pool), latest=b.latest is None)
     task.cancel()
-    print('run', b.captured, b.bad >= 3, b.latest.seq, w.woken,
-          src.released >= 6, len(b._pool))
 
+with open(sys.argv[1]) as f:
+    ITEMS = json.load(f)
 asyncio.run(main())
-'''
+"""
+
+GOOD = [b'\xff\xd8' + bytes([n]) * 40 + b'\xff\xd9' for n in range(3)]
+SOURCE_ITEMS = [
+    ('none', None),                      # the driver had no frame
+    ('bytes', b'xx'),                    # too short
+    ('bytes', b'\x00\xd8\x00\x00'),      # no SOI
+    ('signed', b'\xff\xd8\x01\x02'),     # SOI, as signed bytes
+    ('raise', 'OSError'),                # a driver error
+    ('bytes', GOOD[0]),
+    ('raise', 'MemoryError'),            # e.g. after a size change
+    ('bytes', GOOD[1]),
+    ('signed', GOOD[2]),
+]
 
 
-def test_frame_pool_and_capture_loop_in_the_firmware(run_mpy):
-    r = run_mpy(code=UNIT)
+def _is_jpeg(kind, data):
+    return kind in ('bytes', 'signed') and len(data) >= 4 and \
+        data[:2] == b'\xff\xd8'
+
+
+def test_frame_buffer_and_capture_loop_in_the_firmware(run_mpy, tmp_path):
+    script = tmp_path / 'unit.py'
+    script.write_text(UNIT)
+    # (In a file: the unix port dies on an argument over 255 bytes.)
+    items = tmp_path / 'items.json'
+    items.write_text(json.dumps([(k, d.hex() if isinstance(d, bytes) else d)
+                                 for k, d in SOURCE_ITEMS]))
+    r = run_mpy(script=str(script), args=[str(items)])
     assert r.returncode == 0, r.stderr + r.stdout
-    assert r.stdout.splitlines() == [
-        'layout True (7, 1234) True True',
-        'refill True True (8, 99)',
-        'layout True (7, 1234) True True',
-        'refill True True (8, 99)',
-        # Refilling a buffer costs a few small objects, whatever the size.
-        'alloc True True',
-        # No viewer: nothing captured.
-        'idle 0 0',
-        # None, short, no SOI: counted bad; a signed SOI and two good ones
-        # are frames 1-3, each announced to the viewer; the pool reuses.
-        'run 3 True 3 3 True 2',
-    ], r.stdout
+    lines = [json.loads(line) for line in r.stdout.splitlines()
+             if line.startswith('{')]
+    small, big, run_, end = lines
+    for fill in small, big:
+        jpeg = (b'\xff\xd8' + bytes(range(256)) * (fill['size'] // 256) +
+                b'\xff\xd9')
+        assert unstamp(bytes.fromhex(fill['first'])) == (7, 1234, jpeg)
+        assert unstamp(bytes.fromhex(fill['second'])) == (8, 99, jpeg)
+        assert not fill['grew']  # refilled in place
+    # A refill allocates a few small objects, whatever the frame size.
+    print('\nrefill: {} B allocated for 2 KiB, {} B for 64 KiB'.format(
+        small['used'], big['used']))
+    assert small['used'] == big['used'] < 1024
+
+    frames = [d for k, d in SOURCE_ITEMS if _is_jpeg(k, d)]
+    raised = [d for k, d in SOURCE_ITEMS if k == 'raise']
+    # No viewer: nothing captured.
+    assert run_['idle'] == 0
+    # Every item was asked for; each capture is released, even one that
+    # raised; the errors did not end the loop: every frame after them
+    # came through, in order, numbered from 1, each offered once.
+    assert run_['calls'] == len(SOURCE_ITEMS)
+    assert run_['released'] == run_['calls']
+    assert run_['errors'] == len(raised)
+    assert run_['bad'] == len(SOURCE_ITEMS) - len(frames) - len(raised)
+    assert run_['captured'] == len(frames)
+    seen = [unstamp(bytes.fromhex(h)) for h in run_['seen']]
+    assert [(seq, jpeg) for seq, _, jpeg in seen] == list(
+        zip(range(1, len(frames) + 1), frames))
+    # One viewer that never holds a frame: the newest and the one being
+    # filled. Once it left: nothing.
+    assert run_['max_pool'] <= 2
+    assert end == {'pool': 0, 'latest': True}
 
 
-# The board path, in the firmware, with stand-ins for the driver and
-# machine.Pin: the constructor takes exactly micropython-camera-API's
-# documented keyword-only parameters, so a misspelt one is a TypeError.
-BOARD = r'''
-import sys
+# The board path (camsource.CameraSource) against micropython-camera-API's
+# own source: the API it exposes is read from the driver's C code, and the
+# stand-in `camera` module the firmware runs the demo with is generated from
+# that -- constructor keywords, methods, writable properties, constants, the
+# quality scale and capture()'s return type -- for the last release with
+# set_*() methods only and the newest one, with properties.
+#
+# What this cannot check (no board here): esp32-camera itself (frames,
+# frame_available() timing under GrabMode.LATEST, the sensor's real sizes),
+# that the driver builds with this MicroPython (v0.6 targets 1.27), PSRAM,
+# and that a JPEG buffer sized at init (SVGA) fits every smaller size.
+CAMERA_API_URL = 'https://github.com/cnadler86/micropython-camera-API.git'
+CAMERA_API_GIT = os.environ.get('CAMERA_API_GIT',
+                                os.path.join(ROOT, 'build', 'camera-api.git'))
+CAMERA_API_TAGS = ('v0.5.0', 'v0.6.2')
+
+
+@pytest.fixture(scope='module')
+def camera_api_source():
+    if not os.path.isdir(CAMERA_API_GIT):
+        r = subprocess.run(['git', 'clone', '--bare', '--quiet',
+                            CAMERA_API_URL, CAMERA_API_GIT],
+                           capture_output=True, text=True, timeout=300)
+        if r.returncode:
+            pytest.fail('cannot clone {} into {}: {}(set CAMERA_API_GIT to '
+                        'a clone)'.format(CAMERA_API_URL, CAMERA_API_GIT,
+                                          r.stderr))
+
+    def show(tag, path):
+        return subprocess.run(
+            ['git', '--git-dir', CAMERA_API_GIT, 'show', tag + ':' + path],
+            capture_output=True, text=True, check=True).stdout
+    return show
+
+
+def _block(text, start, end='};'):
+    i = text.index(start)
+    return text[i:text.index(end, i)]
+
+
+def _pyi_constants(pyi, cls):
+    body = _block(pyi, 'class {}('.format(cls), 'def __init__')
+    pairs = re.findall(r'(\w+): [\w\[\]]+ = (\d+)', body)
+    return {n: int(v) for n, v in pairs}
+
+
+def camera_api(show, tag):
+    """What micropython-camera-API ``tag`` offers, read from its source."""
+    api = show(tag, 'src/modcamera_api.c')
+    hal = show(tag, 'src/modcamera.c')
+    pyi = show(tag, 'typings/camera.pyi')
+    make_new = _block(api, 'mp_camera_make_new', 'mp_arg_val_t args')
+    # The board-less branch: the keywords that are then required.
+    no_pins = make_new[make_new.index('#else'):make_new.index('#endif')]
+    kwargs = sorted(set(re.findall(
+        r'MP_QSTR_(\w+), MP_ARG_\w+ \| MP_ARG_KW_ONLY', make_new)))
+    # (All keyword-only.)
+    assert kwargs == sorted(set(re.findall(r'MP_QSTR_(\w+)', make_new)))
+    required = re.findall(r'MP_QSTR_(\w+), [^}]*MP_ARG_REQUIRED', no_pins)
+    # Which pin macro of camera_pins.h each keyword defaults to.
+    pin_macros = dict(re.findall(
+        r'MP_QSTR_(\w+), [^{]*\{ \.u_int = MICROPY_CAMERA_PIN_(\w+) \}',
+        make_new))
+    methods = re.findall(r'MP_ROM_QSTR\(MP_QSTR_(\w+)\)',
+                         _block(api, 'camera_camera_locals_table[]'))
+    for p in re.findall(r'ADD_PROPERTY_TO_TABLE\((\w+)\)',
+                        _block(api, 'camera_camera_locals_table[]')):
+        methods += ['get_' + p, 'set_' + p]
+    props = []
+    if 'Store (writing)' in api:
+        store = _block(api, 'Store (writing)', 'default:')
+        props = re.findall(r'case MP_QSTR_(\w+):\s*mp_camera_hal_set_',
+                           store)
+    capture = _block(hal, 'mp_obj_t mp_camera_hal_capture(', '\n}')
+    quality = re.search(r'get_mapped_jpeg_quality\(int8_t quality\) \{\s*'
+                        r'return map\(quality, (\d+), (\d+), (\d+), (\d+)\)',
+                        hal).groups()
+    q_check = re.search(r'jpeg_quality < (\d+)\) \|\| \(jpeg_quality > '
+                        r'(\d+)\)', api).groups()
+    tables = {}
+    for cls, table in (('FrameSize', 'frame_size'),
+                       ('PixelFormat', 'pixel_format'),
+                       ('GrabMode', 'grab_mode')):
+        names = re.findall(r'MP_QSTR_(\w+)\)', _block(
+            hal, 'mp_camera_hal_{}_table[]'.format(table)))
+        values = _pyi_constants(pyi, cls)
+        assert set(names) <= set(values), (cls, set(names) - set(values))
+        tables[cls] = {n: values[n] for n in names}
+    return {
+        'kwargs': kwargs, 'required': required, 'pin_macros': pin_macros,
+        'methods': methods, 'props': props,
+        'module': re.findall(r'MP_ROM_QSTR\(MP_QSTR_(\w+)\), ', _block(
+            api, 'camera_module_globals_table[]')),
+        'capture_none': 'return mp_const_none' in capture,
+        'capture_type': re.search(r"mp_obj_new_memoryview\('(\w)'",
+                                  capture).group(1),
+        'quality_map': [int(v) for v in quality],
+        'quality_range': [int(v) for v in q_check],
+        'tables': tables,
+    }
+
+
+def ai_thinker_pins(show, tag, pin_macros):
+    """The AI-Thinker ESP32-CAM pin map in the driver's camera_pins.h, as
+    the constructor's keyword arguments."""
+    block = _block(show(tag, 'src/camera_pins.h'),
+                   'defined(MICROPY_CAMERA_MODEL_AI_THINKER)', '#elif')
+    macros = {n: int(v.replace('MICROPY_CAMERA_PIN_NONE', '-1'))
+              for n, v in re.findall(r'#define MICROPY_CAMERA_PIN_(\w+)\s+'
+                                     r'(\S+)', block)}
+    pins = {kw: macros[m] for kw, m in pin_macros.items()}
+    pins['data_pins'] = [macros['D{}'.format(i)] for i in range(8)]
+    return pins
+
+
+# The firmware side: a `camera` module built from the facts above (API),
+# and machine.Pin; then CameraSource is driven through its interface.
+BOARD = r"""
+import sys, json, array
 sys.path.insert(0, 'examples/camera_ws')
+with open(sys.argv[1]) as f:
+    API = json.load(f)
+JPEG = b'\xff\xd8\x00\x01\xff\xd9'
+log = []
 
 
 class _Mod:
     pass
 
 
-cam_log = []
-
-
 class Camera:
-    # micropython-camera-API's documented constructor: keyword-only.
-    def __init__(self, *, data_pins=None, pclk_pin=None, vsync_pin=None,
-                 href_pin=None, sda_pin=None, scl_pin=None, xclk_pin=None,
-                 xclk_freq=20000000, powerdown_pin=-1, reset_pin=-1,
-                 i2c=None, pixel_format=0, frame_size=1, jpeg_quality=85,
-                 fb_count=1, grab_mode=0, init=True):
-        cam_log.append(('init', data_pins, vsync_pin, href_pin, sda_pin,
-                        scl_pin, pclk_pin, xclk_pin, xclk_freq,
-                        powerdown_pin, reset_pin, pixel_format, frame_size,
-                        jpeg_quality, fb_count, grab_mode))
-        self._fs = frame_size
-        self._polls = 0
+    def __init__(self, **kw):
+        for k in kw:
+            if k not in API['kwargs']:
+                raise TypeError('unexpected keyword argument ' + k)
+        for k in API['required']:
+            if k not in kw:
+                raise TypeError('missing required keyword ' + k)
+        lo, hi = API['quality_range']
+        if not lo <= kw.get('jpeg_quality', 85) <= hi:
+            raise ValueError('jpeg quality must be in range 0-100')
+        log.append(['init', kw])
 
-    @property
-    def frame_size(self):
-        return self._fs
+    def __setattr__(self, name, value):
+        # A C object: only its writable properties can be set.
+        if name not in API['props']:
+            raise AttributeError(name)
+        log.append([name, value])
 
-    @frame_size.setter
-    def frame_size(self, v):
-        cam_log.append(('frame_size', v))
-        self._fs = v
 
-    @property
-    def quality(self):
-        return 0
+POLLS = [0]
 
-    @quality.setter
-    def quality(self, v):
-        cam_log.append(('quality', v))
 
-    def free_buffer(self):
-        cam_log.append('free')
+def _result(name):
+    if name == 'frame_available':
+        POLLS[0] += 1
+        return POLLS[0] % 3 == 0
+    if name == 'capture':
+        return memoryview(array.array(API['capture_type'], JPEG))
 
-    def frame_available(self):
-        self._polls += 1
-        return self._polls % 3 == 0
 
-    def capture(self):
-        cam_log.append('capture')
-        return memoryview(b'\xff\xd8\x00\x01\xff\xd9')
+def _method(name):
+    def method(self, *args):
+        log.append([name] + list(args))
+        return _result(name)
+    return method
 
+
+for _name in API['methods']:
+    setattr(Camera, _name, _method(_name))
 
 camera = _Mod()
+for _name in API['module']:
+    setattr(camera, _name, _Mod())
 camera.Camera = Camera
-camera.FrameSize = _Mod()
-for n, v in (('QQVGA', 1), ('QVGA', 6), ('CIF', 8), ('VGA', 10),
-             ('SVGA', 11)):
-    setattr(camera.FrameSize, n, v)
-camera.PixelFormat = _Mod()
-camera.PixelFormat.JPEG = 4
-camera.GrabMode = _Mod()
-camera.GrabMode.LATEST = 1
-pin_log = []
+for _cls, _values in API['tables'].items():
+    for _n, _v in _values.items():
+        setattr(getattr(camera, _cls), _n, _v)
+pins = []
 
 
 class Pin:
     OUT = 3
 
     def __init__(self, n, mode, value=None):
-        pin_log.append((n, mode, value))
+        pins.append([n, mode, value])
 
     def value(self, v):
-        pin_log.append(v)
+        pins.append(v)
 
 
 machine = _Mod()
@@ -616,49 +806,636 @@ sys.modules['machine'] = machine
 
 import asyncio
 import camsource
-print(camsource.Source is camsource.CameraSource)
+out = {'chosen': camsource.Source is camsource.CameraSource}
 src = camsource.Source()
 src.set_size('VGA')
-print(src.set_quality(55), src.state()['size'], src.state()['source'])
+out['quality'] = src.set_quality(55)
+out['state'] = src.state()
 try:
     src.set_size('HD')
 except ValueError as e:
-    print('ValueError', e)
+    out['bad_size'] = str(e)
 src.set_led(True)
 src.set_led(False)
 frame = asyncio.run(src.capture())
+out['frame'] = [bytes(frame).hex(), frame[0] & 0xff, frame[1] & 0xff]
 src.release()
-print(bytes(frame[:2]).hex())
-for c in cam_log:
-    print(c)
-print(pin_log)
+out['log'] = log
+out['pins'] = pins
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize('tag', CAMERA_API_TAGS)
+def test_camera_source_against_the_drivers_own_source(run_mpy, tmp_path,
+                                                      camera_api_source,
+                                                      tag):
+    api = camera_api(camera_api_source, tag)
+    # What the demo's code relies on, read from the driver.
+    assert {'Camera', 'FrameSize', 'PixelFormat', 'GrabMode'} <= set(
+        api['module'])
+    assert {'capture', 'free_buffer', 'frame_available'} <= set(
+        api['methods'])
+    # capture(): the frame as a signed memoryview, or None on failure
+    # (camstream masks the bytes and counts None as a bad frame).
+    assert api['capture_type'] == 'b' and api['capture_none']
+    # The quality is a percentage (higher is better), mapped onto the
+    # sensor's quantiser 63..0: the demo passes 1-100 through as it is.
+    assert api['quality_map'] == [0, 100, 63, 0]
+    assert api['quality_range'] == [0, 100]
+    script = tmp_path / 'board.py'
+    script.write_text(BOARD)
+    facts = tmp_path / 'api.json'
+    facts.write_text(json.dumps(api))
+    r = run_mpy(script=str(script), args=[str(facts)])
+    assert r.returncode == 0, r.stderr + r.stdout
+    out = json.loads(r.stdout.splitlines()[-1])
+    sizes = api['tables']['FrameSize']
+    fmt = api['tables']['PixelFormat']
+    grab = api['tables']['GrabMode']
+    assert out['chosen'] is True
+    (what, kw), *calls = out['log']
+    assert what == 'init'
+    pins = ai_thinker_pins(camera_api_source, CAMERA_API_TAGS[-1],
+                           api['pin_macros'])
+    assert {k: kw[k] for k in pins} == pins
+    # JPEG, two buffers, the newest frame; initialised at the largest size
+    # offered, so that the driver's buffers fit every size.
+    offered = out['state']['sizes']
+    assert kw['frame_size'] == max(sizes[s] for s in offered) == \
+        sizes[offered[0]]
+    assert (kw['pixel_format'], kw['fb_count'], kw['grab_mode']) == (
+        fmt['JPEG'], 2, grab['LATEST'])
+    assert kw['xclk_freq'] == 20000000 and kw['jpeg_quality'] == 80
+    # Settings through properties where the driver has them, else set_*().
+    setter = '{}' if 'frame_size' in api['props'] else 'set_{}'
+    sets = [c for c in calls if c[0] in (setter.format('frame_size'),
+                                         setter.format('quality'))]
+    assert sets == [[setter.format('frame_size'), sizes['QVGA']],
+                    [setter.format('frame_size'), sizes['VGA']],
+                    [setter.format('quality'), 55]]
+    assert out['quality'] == 55 and out['state']['size'] == 'VGA'
+    assert out['bad_size'].startswith("unknown frame size 'HD'")
+    # capture(): hand back the last buffer, poll, take the frame; the
+    # release returns it. (Every call is one the driver has: the stand-in
+    # has no other methods.)
+    assert [c[0] for c in calls if c not in sets] == [
+        'free_buffer', 'frame_available', 'frame_available',
+        'frame_available', 'capture', 'free_buffer']
+    assert out['frame'] == ['ffd80001ffd9', 0xff, 0xd8]
+    # The flash LED: GPIO4 output, off; then on and off.
+    assert out['pins'] == [[4, 3, 0], 1, 0]
+    print('\n{}: {} constructor keywords, {} methods, {} properties; '
+          'CameraSource passes {} keywords and uses {}'.format(
+              tag, len(api['kwargs']), len(api['methods']),
+              len(api['props']), len(kw),
+              ', '.join(sorted({c[0] for c in calls}))))
+
+
+# --- Faults, half-open viewers and the frame pool -------------------------
+
+def _masked(opcode, payload):
+    """One client frame (RFC 6455 5.2): FIN, ``opcode``, masked payload."""
+    key = b'\x37\xfa\x21\x3d'
+    assert len(payload) < 126
+    return (bytes([0x80 | opcode, 0x80 | len(payload)]) + key +
+            bytes(b ^ key[i % 4] for i, b in enumerate(payload)))
+
+
+def _control(sock, **msg):
+    sock.sendall(_masked(1, json.dumps(msg).encode()))
+
+
+def _until(what, cond, timeout):
+    """Poll ``cond()`` until true; return (its value, seconds waited)."""
+    t0 = time.monotonic()
+    while True:
+        value = cond()
+        if value:
+            return value, time.monotonic() - t0
+        assert time.monotonic() - t0 < timeout, what
+        time.sleep(0.05)
+
+
+def _viewer(server, vid):
+    for v in stats(server)['viewers']:
+        if v['id'] == vid:
+            return v
+
+
+def _new_viewer_id(server, before):
+    ids, _ = _until('a new viewer', lambda: {
+        v['id'] for v in stats(server)['viewers']} - before, 10)
+    return ids.pop()
+
+
+def _stuck(server, vids, timeout=20):
+    """Wait until none of the viewers ``vids`` is sent anything more while
+    frames are being captured: each has one send stuck."""
+    prev = None
+    t0 = time.monotonic()
+    while True:
+        s = stats(server)
+        cur = {v['id']: v['sent'] for v in s['viewers'] if v['id'] in vids}
+        assert len(cur) == len(vids), s
+        if prev is not None and cur == prev[0] and \
+                s['captured'] >= prev[1] + 3:
+            return
+        assert time.monotonic() - t0 < timeout, s
+        prev = (cur, s['captured'])
+        time.sleep(0.3)
+
+
+def _drained_to_eof(sock, timeout=10):
+    """Read ``sock`` to its end (the server closed it); bytes read."""
+    sock.settimeout(timeout)
+    total = 0
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return total
+            total += len(chunk)
+    except ConnectionResetError:
+        return total
+
+
+def test_paused_then_silent_viewer_is_evicted(serve):
+    # It stops reading, its frame send sticks, then it pauses: the only
+    # viewer is paused, so nothing is captured any more -- the stall must
+    # be noticed all the same.
+    app = serve(APP, '--fps', '25', '--stall-ms', '3000')
+    slow = _stalled_client(app)
+    try:
+        vid = _new_viewer_id(app, set())
+        _stuck(app, {vid})
+        _control(slow, cmd='pause')
+        _, waited = _until('the paused, silent viewer evicted',
+                           lambda: _viewer(app, vid) is None, 20)
+        assert _drained_to_eof(slow) > 0
+    finally:
+        slow.close()
+    s = stats(app)
+    print('\npaused-then-silent viewer: evicted {:.1f} s after its pause '
+          '(stall limit 3 s); frames captured {}'.format(
+              waited, s['captured']))
+    assert s['evicted'] == 1 and s['viewers'] == []
+    assert waited < 3 + 10
+
+
+def test_four_paused_silent_viewers_do_not_lock_out_a_fifth(serve):
+    app = serve(APP, '--fps', '25', '--stall-ms', '5000')
+    socks = []
+    try:
+        vids = set()
+        for _ in range(4):
+            socks.append(_stalled_client(app))
+            vids.add(_new_viewer_id(app, vids))
+        _stuck(app, vids)
+        for s in socks:
+            _control(s, cmd='pause')
+        t0 = time.monotonic()
+        gone = {}
+        while len(gone) < 4:
+            assert time.monotonic() - t0 < 30, stats(app)
+            left = {v['id'] for v in stats(app)['viewers']}
+            for vid in vids - left - set(gone):
+                gone[vid] = time.monotonic() - t0
+            time.sleep(0.05)
+
+        async def fifth():
+            c = await Client.connect(app)
+            await c.frames_until(5)
+            await c.close()
+            return c.hello
+
+        hello = run(fifth())
+    finally:
+        for s in socks:
+            s.close()
+    print('\nfour paused, silent viewers: evicted {} s after their pauses '
+          '(stall limit 5 s); a fifth viewer then streams'.format(
+              ', '.join('{:.1f}'.format(t) for t in sorted(gone.values()))))
+    assert hello['type'] == 'hello'
+    assert stats(app)['evicted'] == 4
+
+
+def test_a_stuck_control_reply_gets_the_viewer_evicted(serve):
+    # Paused at once (no frames), then control messages it never reads the
+    # replies to: the writer's stuck send is a reply, not a frame.
+    app = serve(APP, '--fps', '25', '--stall-ms', '2000')
+    slow = _stalled_client(app)
+    try:
+        _control(slow, cmd='pause')
+        vid = _new_viewer_id(app, set())
+        _until('paused', lambda: (_viewer(app, vid) or {}).get('paused'), 10)
+        slow.settimeout(30)
+        pings = b''.join(_masked(1, json.dumps(
+            {'cmd': 'ping', 't': i}).encode()) for i in range(3000))
+        t0 = time.monotonic()
+        try:
+            slow.sendall(pings)
+        except OSError:
+            pass  # evicted while sending: fine
+        _, waited = _until('the viewer stuck on a reply evicted',
+                           lambda: _viewer(app, vid) is None, 30)
+        assert _drained_to_eof(slow) > 0
+    finally:
+        slow.close()
+    s = stats(app)
+    print('\nstuck control reply: viewer evicted {:.1f} s after the first '
+          'unread ping (stall limit 2 s); frames captured {}'.format(
+              time.monotonic() - t0, s['captured']))
+    assert s['evicted'] == 1
+    assert app.alive()
+
+
+def test_a_pause_ack_counts_the_frame_that_was_in_flight(app):
+    # A slow reader: its client stops reading (a small queue, a small
+    # socket buffer) until the server's frame send is stuck, then pauses.
+    # The frame in flight goes out before the ack, so the ack counts it.
+    async def go():
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+        sock.connect(('127.0.0.1', app.port))
+        ws = await websockets.connect(app.ws_url + '/ws', sock=sock,
+                                      max_size=None, max_queue=1,
+                                      open_timeout=10)
+        c = Client(ws)
+        hello = await c.text(lambda m: m['type'] == 'hello')
+        _stuck(app, {hello['viewer']})
+        await ws.send(json.dumps({'cmd': 'pause', 'id': 1}))
+        ack = await c.text(lambda m: m['type'] == 'ack')
+        await c.close()
+        return ack, len(c.frames)
+
+    ack, received = run(go())
+    print('\npause while a send is stuck: {} frames before the ack, which '
+          'says {}'.format(received, ack['sent']))
+    assert ack['paused'] is True
+    assert ack['sent'] == received
+
+
+def _idle(server, pool=None):
+    """A condition for :func:`_until`: the server has no viewer (and
+    ``pool`` buffers); its value is the stats."""
+    def check():
+        s = stats(server, collect=True)
+        if not s['viewers'] and pool in (None, s['pool']):
+            return s
+    return check
+
+
+def test_the_frame_pool_shrinks_when_viewers_leave(serve):
+    app = serve(APP, '--fps', '25', '--stall-ms', '60000')
+    socks = []
+    try:
+        async def go():
+            # The heap once one viewer has come and gone (the synthetic
+            # frames are loaded then).
+            first = await Client.connect(app)
+            await first.frames_until(10)
+            await first.close()
+            base, _ = _until('the first viewer gone', _idle(app, pool=0), 10)
+            fast = await Client.connect(app)
+            vids = set()
+            for _ in range(3):
+                socks.append(_stalled_client(app))
+                vids.add(_new_viewer_id(app, vids | {fast.hello['viewer']}))
+                # Stuck at different frames: each pins its own buffer.
+                await fast.frames_until(len(fast.frames) + 10)
+            _stuck(app, vids)
+            await fast.frames_until(len(fast.frames) + 10)
+            busy = stats(app, collect=True)
+            for s in socks:
+                s.close()
+            _until('the stalled viewers gone',
+                   lambda: len(stats(app)['viewers']) == 1, 10)
+            await fast.frames_until(len(fast.frames) + 25)
+            one = stats(app, collect=True)
+            await fast.close()
+            return base, busy, one
+
+        base, busy, one = run(go())
+    finally:
+        for s in socks:
+            s.close()
+    idle, _ = _until('the pool emptied', _idle(app, pool=0), 10)
+    print('\nframe pool: 4 viewers (3 stuck) {} buffers, {} B; 1 viewer {} '
+          'buffers, {} B; none {} buffers, {} B; idle heap {} B before the '
+          '4 viewers, {} B after'.format(
+              busy['pool'], busy['pool_bytes'], one['pool'],
+              one['pool_bytes'], idle['pool'], idle['pool_bytes'],
+              base['mem_alloc'], idle['mem_alloc']))
+    # Three stuck sends pin three frames, plus the newest and the one
+    # being filled; the fast viewer's send may hold a fourth.
+    assert 4 <= busy['pool'] <= 6, busy
+    # One viewer: its send in flight, the newest, the one being filled.
+    assert one['pool'] <= 3, one
+    assert idle['pool_bytes'] == 0
+    # The buffers were given back to the heap (each holds an ~8 KiB frame).
+    assert base['pool'] == 0
+    assert idle['mem_alloc'] - base['mem_alloc'] < 8 * 1024
+
+
+# A wrapper of main.py that makes the source, the driver and task creation
+# fail on request (GET /fault?...), to see the demo survive them.
+FAULTS = r'''
+import sys
+sys.path.insert(0, 'examples/camera_ws')
+import asyncio
+import camsource
+import main
+
+faults = {}
+
+
+def _take(name):
+    n = faults.get(name, 0)
+    if n:
+        faults[name] = n - 1
+    return n
+
+
+class FaultySource(camsource.SyntheticSource):
+    big = None
+
+    async def capture(self):
+        if _take('capture'):
+            await asyncio.sleep_ms(5)
+            raise OSError(5)  # EIO, as a camera driver reports a failure
+        if _take('big'):
+            # A size change the heap cannot hold: copying it into the
+            # frame pool raises MemoryError.
+            big = self.big
+            if not faults['big']:
+                self.big = None
+            return big
+        return await super().capture()
+
+    def set_led(self, on):
+        if _take('led'):
+            raise RuntimeError('sensor not responding')
+        super().set_led(on)
+
+
+class Tasks:
+    """asyncio for main.py, with create_task failing on request."""
+
+    def __getattr__(self, name):
+        return getattr(asyncio, name)
+
+    def create_task(self, coro):
+        if _take('task'):
+            raise MemoryError('no memory for a task')
+        return asyncio.create_task(coro)
+
+
+main.make_source = lambda: FaultySource(main.HERE + '/frames', fps=25)
+main.asyncio = Tasks()
+
+
+@main.app.get('/fault')
+async def fault(request):
+    name = request.args['name']
+    n = int(request.args.get('n', 1))
+    if name == 'big':
+        src = main.broadcaster.source
+        src.big = memoryview(bytearray(int(request.args['size'])))
+        src.big[0], src.big[1] = 0xff, 0xd8
+    faults[name] = n
+    return 'ok'
+
+main.main()
 '''
 
 
-def test_camera_source_drives_the_camera_api_as_documented(run_mpy):
-    r = run_mpy(code=BOARD)
-    assert r.returncode == 0, r.stderr + r.stdout
-    lines = r.stdout.splitlines()
-    assert lines[:4] == [
-        'True',  # `camera` importable: the camera source is chosen
-        '55 VGA camera',
-        "ValueError unknown frame size 'HD'; one of SVGA, VGA, CIF, QVGA, "
-        'QQVGA',
-        'ffd8',
-    ]
-    # AI-Thinker ESP32-CAM wiring (esp32-camera's CAMERA_MODEL_AI_THINKER):
-    # D0-D7, VSYNC, HREF, SIOD, SIOC, PCLK, XCLK, its frequency, PWDN,
-    # RESET; then JPEG, initialised at the largest size (SVGA = 11) so the
-    # driver's buffers fit every size, quality 80 %, two buffers, LATEST.
-    assert lines[4] == ("('init', [5, 18, 19, 21, 36, 39, 34, 35], 25, 23, "
-                        "26, 27, 22, 0, 20000000, 32, -1, 4, 11, 80, 2, 1)")
-    assert lines[5:] == [
-        "('frame_size', 6)",   # QVGA to start with
-        "('frame_size', 10)",  # VGA on request
-        "('quality', 55)",
-        # capture(): return the previous buffer, wait for a frame, take it;
-        # release() returns it to the driver.
-        'free', 'capture', 'free',
-        # The flash LED: GPIO4 output, off; then on and off.
-        '[(4, 3, 0), 1, 0]',
-    ]
+@pytest.fixture
+def faulty(serve, tmp_path):
+    script = tmp_path / 'faulty_main.py'
+    script.write_text(FAULTS)
+
+    def start(*args, firmware_args=()):
+        return serve(str(script), '--fps', '25', *args,
+                     firmware_args=firmware_args)
+    return start
+
+
+def fault(server, **args):
+    url = server.url + '/fault?' + '&'.join(
+        '{}={}'.format(k, v) for k, v in args.items())
+    with urllib.request.urlopen(url, timeout=10) as r:
+        assert r.read() == b'ok'
+
+
+@pytest.mark.parametrize('kind', ['driver error', 'MemoryError'])
+def test_the_capture_loop_survives_errors(faulty, kind):
+    # 1 MiB of heap: a 600 KB frame fits in the source, not in the pool.
+    app = faulty(firmware_args=('-X', 'heapsize=1M'))
+
+    async def go():
+        a = await Client.connect(app)
+        b = await Client.connect(app)
+        await a.frames_until(5)
+        if kind == 'driver error':
+            fault(app, name='capture', n=5)
+        else:
+            fault(app, name='big', n=3, size=600000)
+        t0 = time.monotonic()
+        at = stats(app)['seq']
+        # Both viewers, connected all along, get new frames again.
+        await a.frames_after(at + 5)
+        await b.frames_after(at + 5)
+        resumed = time.monotonic() - t0
+        await a.close()
+        await b.close()
+        return resumed
+
+    resumed = run(go())
+    s = stats(app)
+    print('\n{}: {} failed captures, streaming again {:.1f} s after the '
+          'fault'.format(kind, s['errors'], resumed))
+    assert s['errors'] == (5 if kind == 'driver error' else 3), s
+    assert app.alive()
+
+
+def test_a_viewer_whose_writer_cannot_start_leaves_no_ghost(faulty):
+    app = faulty()
+    fault(app, name='task', n=1)
+
+    async def go():
+        ws = await websockets.connect(app.ws_url + '/ws', open_timeout=10)
+        with pytest.raises(websockets.ConnectionClosed):
+            while True:
+                await asyncio.wait_for(ws.recv(), 10)
+        left = stats(app)['viewers']
+        # Not locked out: the whole viewer limit is still there.
+        clients = [await Client.connect(app) for _ in range(4)]
+        for c in clients:
+            await c.frames_until(3)
+        for c in clients:
+            await c.close()
+        return left
+
+    left = run(go())
+    assert left == []
+    assert 'no memory for a task' in app.output()
+
+
+def test_an_unexpected_driver_error_in_a_control_is_an_error_ack(faulty):
+    app = faulty()
+    fault(app, name='led', n=1)
+
+    async def go():
+        c = await Client.connect(app)
+        ack = await c.ack('led', 1, value=True)
+        assert ack['ok'] is False, ack
+        assert 'sensor not responding' in ack['error'], ack
+        # The viewer goes on: frames, and the next control works.
+        await c.frames_until(len(c.frames) + 5)
+        ack = await c.ack('led', 2, value=True)
+        assert ack['ok'] and ack['state']['led'] is True, ack
+        await c.close()
+
+    run(go())
+    assert app.alive()
+
+
+# --- The access token ------------------------------------------------------
+
+TOKEN = 'c0rrect-h0rse-battery-staple'
+
+
+@pytest.fixture
+def token_app(serve, tmp_path):
+    path = tmp_path / 'token.txt'
+    path.write_text(TOKEN + '\n')
+    return serve(APP, '--fps', '25', '--token-file', str(path))
+
+
+def _get(server, path, password=None, user='viewer'):
+    """GET with the standard library's Basic authentication handler: like
+    a browser, it sends the credentials in answer to the server's 401
+    challenge. Returns (status, headers, body)."""
+    handlers = []
+    if password is not None:
+        mgr = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+        mgr.add_password(None, server.url, user, password)
+        handlers.append(urllib.request.HTTPBasicAuthHandler(mgr))
+    opener = urllib.request.build_opener(*handlers)
+    try:
+        with opener.open(server.url + path, timeout=10) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def _ws_status(server, password=None, user='viewer'):
+    """The status line and headers an upgrade request to ``/ws`` gets,
+    with ``user:password`` as Basic credentials (RFC 7617) if given.
+
+    (A raw socket: the websockets client does not parse Microdot's
+    HTTP/1.0 error responses.)
+    """
+    head = ('GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n'
+            'Upgrade: websocket\r\nConnection: Upgrade\r\n'
+            'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n'
+            'Sec-WebSocket-Version: 13\r\n').format(server.port)
+    if password is not None:
+        creds = '{}:{}'.format(user, password).encode()
+        head += 'Authorization: Basic {}\r\n'.format(
+            base64.b64encode(creds).decode())
+    with socket.create_connection(('127.0.0.1', server.port), 10) as s:
+        s.sendall(head.encode() + b'\r\n')
+        data = b''
+        while b'\r\n\r\n' not in data:
+            chunk = s.recv(4096)
+            assert chunk, data
+            data += chunk
+    lines = data.split(b'\r\n\r\n')[0].decode().split('\r\n')
+    headers = dict(line.split(': ', 1) for line in lines[1:])
+    return lines[0], {k.lower(): v for k, v in headers.items()}
+
+
+@pytest.mark.parametrize('password', [
+    None, '', 'wrong', TOKEN[:-1], TOKEN + 'x', TOKEN.upper()])
+def test_without_the_token_every_route_is_refused(token_app, password):
+    for path in ('/', '/stats', '/stats?gc=1'):
+        status, headers, body = _get(token_app, path, password)
+        assert status == 401, (path, status, body)
+        # The challenge a browser answers with its login prompt.
+        assert headers['WWW-Authenticate'].startswith(
+            'Basic realm="camera"'), headers
+        assert b'CAMF' not in body and b'captured' not in body
+    status, headers = _ws_status(token_app, password)
+    assert status.split()[1] == '401', status
+    assert headers['www-authenticate'].startswith('Basic realm="camera"')
+    assert stats_with_token(token_app)['viewers'] == []
+    assert token_app.alive()
+
+
+@pytest.mark.parametrize('authorization, status', [
+    ('Basic !!!', 401),
+    ('Basic ' + base64.b64encode(TOKEN.encode()).decode(), 401),  # no ':'
+    ('Bearer ' + TOKEN, 401),
+    ('Basic', 401),
+    ('Basic ' + 'QUFB' * 2000, 400),  # over Microdot's header line limit
+])
+def test_malformed_credentials_are_refused(token_app, authorization,
+                                           status):
+    req = urllib.request.Request(token_app.url + '/stats')
+    req.add_header('Authorization', authorization)
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=10)
+    assert e.value.code == status
+    assert stats_with_token(token_app)['viewers'] == []
+
+
+def stats_with_token(server):
+    status, _, body = _get(server, '/stats', TOKEN)
+    assert status == 200, status
+    return json.loads(body)
+
+
+@pytest.mark.parametrize('user', ['viewer', 'anyone else', ''])
+def test_with_the_token_page_stats_and_stream_work(token_app, user):
+    status, headers, body = _get(token_app, '/', TOKEN, user)
+    assert status == 200 and headers['Content-Type'].startswith('text/html')
+    assert b'new WebSocket(' in body
+    assert stats_with_token(token_app)['source']['source'] == 'synthetic'
+
+    async def go():
+        creds = '{}:{}@'.format(urllib.parse.quote(user), TOKEN)
+        ws = await websockets.connect('ws://{}127.0.0.1:{}/ws'.format(
+            creds, token_app.port), max_size=None, open_timeout=10)
+        c = Client(ws)
+        c.hello = await c.text(lambda m: m['type'] == 'hello')
+        await c.frames_until(5)
+        await c.close()
+        return c
+
+    c = run(go())
+    assert unstamp(c.frames[-1])[2] in committed_frames('QVGA', 80)
+    assert _ws_status(token_app, TOKEN, user)[0].split()[1] == '101'
+
+
+def test_no_token_file_no_token(app):
+    # The fixture's server has no --token-file: everything is open.
+    assert _get(app, '/')[0] == 200
+    assert _ws_status(app)[0] == 'HTTP/1.1 101 Switching Protocols'
+    assert _ws_status(app, 'anything')[0].split()[1] == '101'
+
+
+@pytest.mark.parametrize('content, error', [
+    (None, 'cannot read the token file'),
+    (' \n', 'is empty'),
+])
+def test_a_named_token_file_must_hold_a_token(run_mpy, tmp_path, content,
+                                              error):
+    path = tmp_path / 'token.txt'
+    if content is not None:
+        path.write_text(content)
+    r = run_mpy(script=APP, args=['--port', '0', '--token-file', str(path)],
+                timeout=20)
+    assert r.returncode != 0
+    assert error in r.stdout + r.stderr, r

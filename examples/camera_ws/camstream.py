@@ -7,11 +7,17 @@ task with at most one send in flight: when it finishes a send it takes
 whatever frame is newest *then*; the frames it never saw are counted as
 dropped. A viewer that stops reading therefore stalls only its own writer
 and pins one frame buffer -- the server never queues frames for it -- and
-once one send has been stuck for ``Viewer.stall_ms`` it is disconnected.
+once one send (a frame or a reply) has been stuck for ``Viewer.stall_ms``
+it is disconnected, whether or not frames are still being captured.
 
 Frame buffers come from a small pool that is reused: steady-state streaming
 allocates no frame-sized memory. The pool holds at most one buffer per
-viewer with a send in flight, the newest frame and the one being filled.
+viewer with a send in flight, the newest frame and the one being filled;
+spare buffers are let go at the next capture, and all of them once no
+viewer wants frames.
+
+A capture that fails (a driver error, a ``MemoryError`` after a size
+change) is counted and printed, and the loop tries again after a pause.
 
 The stamp (see ``README.md``): the payload of a JPEG comment segment
 inserted right after SOI, at fixed offsets, so that a browser reads it with
@@ -79,8 +85,9 @@ class Viewer:
     #: Control replies waiting for the writer before the reader stops
     #: reading more control messages from this client.
     max_replies = 4
-    #: A send in flight longer than this (ms) means the client stopped
-    #: reading: it is disconnected, freeing its socket and its frame.
+    #: A send (frame or reply) in flight longer than this (ms) means the
+    #: client stopped reading: it is disconnected, freeing its socket and
+    #: its frame.
     stall_ms = 10000
     _next_id = 1
 
@@ -130,7 +137,11 @@ class Viewer:
         self._wake.set()
 
     async def reply(self, text):
-        """Queue a text message for the writer (sent before any frame)."""
+        """Queue a text message for the writer (sent before any frame).
+
+        ``text`` may be a function returning it, called when the message
+        goes out: counters it reports then cover every frame sent before.
+        """
         while len(self._replies) >= self.max_replies and not self.closing:
             # The client sends controls faster than it reads: stop reading
             # its controls until the writer catches up.
@@ -145,16 +156,16 @@ class Viewer:
 
     async def run(self):
         """The writer: the only task that sends on this viewer's socket."""
-        ws = self.ws
         b = self.broadcaster
         try:
             while not self.closing:
                 if self._replies:
-                    await ws.send(self._replies.pop(0))
+                    text = self._replies.pop(0)
+                    await self._send(text() if callable(text) else text)
                     continue
                 if self._state_dirty:
                     self._state_dirty = False
-                    await ws.send(b.state_message())
+                    await self._send(b.state_message())
                     continue
                 f = b.latest
                 if self.paused or f is None or f.seq == self._last:
@@ -166,12 +177,10 @@ class Viewer:
                 self._last = f.seq
                 data = f.data
                 f.users += 1
-                self.sending_since = ticks_ms()
                 try:
-                    await ws.send(data, 2)  # WebSocket.BINARY
+                    await self._send(data, 2)  # WebSocket.BINARY
                 finally:
                     f.users -= 1
-                    self.sending_since = None
                 self.sent += 1
                 self.bytes += len(data)
         except (OSError, WebSocketError):
@@ -180,6 +189,13 @@ class Viewer:
             sys.print_exception(exc)
         finally:
             self.closing = True
+
+    async def _send(self, data, opcode=None):
+        self.sending_since = ticks_ms()
+        try:
+            await self.ws.send(data, opcode)
+        finally:
+            self.sending_since = None
 
     def stalled(self, now):
         """True if one send has been in flight for over ``stall_ms``."""
@@ -213,6 +229,12 @@ class Broadcaster:
     :param source: a frame source (see ``camsource``).
     :param max_viewers: viewers accepted at once.
     """
+    #: After a failed capture, wait this long (ms) before the next one;
+    #: the wait doubles while failures go on, up to ``max_retry_ms``.
+    retry_ms = 100
+    max_retry_ms = 2000
+    #: How often (ms) viewers are checked for a stalled send.
+    check_ms = 500
 
     def __init__(self, source, max_viewers=4):
         self.source = source
@@ -220,9 +242,11 @@ class Broadcaster:
         self.viewers = []
         #: The newest stamped frame, or None before the first capture.
         self.latest = None
-        #: Frames captured and frames the source returned broken.
+        #: Frames captured, frames the source returned broken, captures
+        #: that raised.
         self.captured = 0
         self.bad = 0
+        self.errors = 0
         #: Viewers disconnected for not reading.
         self.evicted = 0
         self._seq = 0
@@ -255,7 +279,7 @@ class Broadcaster:
 
     def stats(self):
         return {'captured': self.captured, 'bad': self.bad,
-                'evicted': self.evicted,
+                'errors': self.errors, 'evicted': self.evicted,
                 'seq': self._seq, 'pool': len(self._pool),
                 'pool_bytes': self.pool_bytes(),
                 'viewers': [v.stats() for v in self.viewers]}
@@ -266,39 +290,97 @@ class Broadcaster:
                 return True
         return False
 
-    def _free_frame(self, capacity):
-        for f in self._pool:
-            if f.users == 0 and f is not self.latest:
-                return f
-        f = Frame(capacity)
-        self._pool.append(f)
-        return f
+    def _free_frame(self, n):
+        """A pool buffer to fill with an ``n``-byte stamped frame.
+
+        Buffers that no send holds and that do not hold the newest frame
+        are spare: the first that fits (and is not over 4 times too big)
+        is reused, the others are let go.
+        """
+        pool = self._pool
+        pick = None
+        i = len(pool)
+        while i:
+            i -= 1
+            f = pool[i]
+            if f.users or f is self.latest:
+                continue
+            if pick is None and n <= len(f.buf) <= 4 * n:
+                pick = f
+            else:
+                pool.pop(i)
+        if pick is None:
+            pick = Frame(n + n // 4)
+            pool.append(pick)
+        return pick
+
+    def _let_go(self):
+        """Nobody wants frames: keep only the buffers sends still hold."""
+        self.latest = None
+        self._pool = [f for f in self._pool if f.users]
+
+    def start(self):
+        """Start the capture loop and the stall check, as tasks."""
+        asyncio.create_task(self.run())
+        asyncio.create_task(self.watch())
 
     async def run(self):
         """Capture while at least one viewer wants frames; forever."""
-        src = self.source
+        backoff = 0
         while True:
             if not self._active():
+                self._let_go()
                 self._wake.clear()
                 await self._wake.wait()
                 continue
+            try:
+                if not await self._capture():
+                    await asyncio.sleep_ms(10)
+                backoff = 0
+            except Exception as exc:
+                # A driver error, a MemoryError: never the end of capture.
+                self.errors += 1
+                if not backoff:
+                    sys.print_exception(exc)  # once per run of failures
+                backoff = min(2 * backoff or self.retry_ms,
+                              self.max_retry_ms)
+                await asyncio.sleep_ms(backoff)
+
+    async def _capture(self):
+        """Capture one frame and offer it; False if the source gave none."""
+        src = self.source
+        try:
             jpeg = await src.capture()
             # The camera hands out a signed ('b') memoryview: mask bytes.
             if (jpeg is None or len(jpeg) < 4 or jpeg[0] & 0xff != 0xff
                     or jpeg[1] & 0xff != 0xd8):
                 self.bad += 1
-                src.release()
-                await asyncio.sleep_ms(10)
-                continue
-            self._seq = (self._seq + 1) & 0xffffffff
-            f = self._free_frame(len(jpeg) + len(jpeg) // 4 + STAMP_LEN)
-            f.fill(jpeg, self._seq, ticks_ms() & TICKS_MASK)
+                return False
+            f = self._free_frame(len(jpeg) - 2 + STAMP_LEN)
+            seq = (self._seq + 1) & 0xffffffff
+            f.fill(jpeg, seq, ticks_ms() & TICKS_MASK)
+        finally:
             src.release()
-            self.latest = f
-            self.captured += 1
+        self._seq = seq
+        self.latest = f
+        self.captured += 1
+        for v in self.viewers:
+            v.wake()
+        return True
+
+    async def watch(self):
+        """Disconnect viewers whose send stalled, every ``check_ms``.
+
+        Independent of captures: a viewer stuck on a send may have paused
+        and be the only one, and then nothing is captured.
+        """
+        while True:
+            await asyncio.sleep_ms(self.check_ms)
             now = ticks_ms()
-            for v in self.viewers:
-                v.wake()
+            for v in list(self.viewers):
                 if v.stalled(now) and not v.evicted:
                     self.evicted += 1
-                    await v.evict()
+                    try:
+                        await v.evict()
+                    except Exception as exc:  # the check must go on
+                        sys.print_exception(exc)

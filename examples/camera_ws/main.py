@@ -8,11 +8,17 @@ are synthetic (``camsource``); on an ESP32-CAM they come from the camera.
 Unix::
 
     build/unix/micropython examples/camera_ws/main.py --port 8080 \
-        [--fps 25] [--stall-ms 10000]
+        [--fps 25] [--stall-ms 10000] [--token-file PATH]
 
 ESP32-CAM: copy ``main.py camstream.py camsource.py index.html`` and a
 ``/wifi.json`` (``{"ssid": "...", "password": "..."}``) to the board; it
 serves on port 80 (see the README).
+
+Access token (optional): when the board has a ``/token.txt`` (on unix:
+``--token-file PATH``), ``/``, ``/stats`` and ``/ws`` answer ``401`` to a
+request without it. It travels as the password of HTTP Basic
+authentication (any user name), which a browser asks for once and then
+sends by itself, on the WebSocket handshake too.
 
 Control messages (client to server), each answered by an ``ack``::
 
@@ -27,6 +33,7 @@ An optional ``"id"`` is echoed. Acks are ``{"type": "ack", "cmd": ...,
 "ok": true, ...}`` or ``{"type": "ack", "ok": false, "error": "..."}``.
 """
 import gc
+import hashlib
 import json
 import sys
 
@@ -34,6 +41,7 @@ import asyncio
 from time import ticks_ms
 
 from microdot import Microdot, Response
+from microdot.auth import BasicAuth
 from microdot.websocket import WebSocket, WebSocketError, with_websocket
 
 import camsource
@@ -47,14 +55,64 @@ HERE = _file.rsplit('/', 1)[0] if '/' in _file else '.'
 # Control messages are small: refuse anything bigger before reading it.
 WebSocket.max_message_length = 512
 
+#: The access token's file on a board (elsewhere: ``--token-file``).
+TOKEN_FILE = '/token.txt'
+
 app = Microdot()
 broadcaster = None
 
 
-def _arg(name, default):
+def _arg(name, default, kind=int):
     if name in sys.argv:
-        return int(sys.argv[sys.argv.index(name) + 1])
+        return kind(sys.argv[sys.argv.index(name) + 1])
     return default
+
+
+def _exit(message):
+    # (MicroPython prints nothing for a SystemExit with a message.)
+    print(message)
+    raise SystemExit(1)
+
+
+def _digest(text):
+    return hashlib.sha256(text.encode()).digest()
+
+
+def load_token():
+    """The access token's SHA-256, or None: no file, no token."""
+    board = sys.platform == 'esp32'
+    path = _arg('--token-file', TOKEN_FILE if board else None, str)
+    if path is None:
+        return None
+    try:
+        with open(path) as f:
+            token = f.read().strip()
+    except OSError:
+        if '--token-file' in sys.argv:
+            _exit('cannot read the token file ' + path)
+        return None
+    if not token:
+        _exit(path + ' is empty: put a token in it or delete it')
+    return _digest(token)
+
+
+TOKEN = load_token()
+auth = BasicAuth(realm='camera')
+
+
+@auth.authenticate
+async def check_token(request, username, password):
+    # Any user name: the password is the token. The digests are compared
+    # in full, so the time taken says nothing about where they differ.
+    d = 0
+    for x, y in zip(_digest(password), TOKEN):
+        d |= x ^ y
+    return d == 0
+
+
+def protected(route):
+    """``route``, behind the access token if there is one."""
+    return auth(route) if TOKEN else route
 
 
 def make_broadcaster():
@@ -70,13 +128,16 @@ def make_source():
 
 
 @app.get('/')
+@protected
 async def index(request):
     return Response.send_file(HERE + '/index.html',
                               content_type='text/html; charset=utf-8')
 
 
 @app.get('/stats')
+@protected
 async def stats(request):
+    # ?gc=1: collect first, for heap figures.
     if request.args.get('gc'):
         gc.collect()
     s = broadcaster.stats()
@@ -104,7 +165,8 @@ def _int_value(msg, lo, hi):
 
 
 def control(viewer, text):
-    """Apply one control message from ``viewer``; return the ack (JSON)."""
+    """Apply one control message from ``viewer``; return the ack (JSON,
+    or a function making it, for :meth:`Viewer.reply`)."""
     if not isinstance(text, str):
         return _ack(None, None, error='control messages are JSON text')
     try:
@@ -130,17 +192,23 @@ def control(viewer, text):
         elif cmd in ('pause', 'resume'):
             viewer.pause(cmd == 'pause')
             broadcaster.wake()
-            return _ack(cmd, msg_id, **viewer.stats())
+            # (Counted as the ack goes out: the frame in flight is in.)
+            return lambda: _ack(cmd, msg_id, **viewer.stats())
         elif cmd == 'ping':
             return _ack(cmd, msg_id, t=msg.get('t'),
                         ms=ticks_ms() & TICKS_MASK)
         elif cmd == 'stats':
-            return _ack(cmd, msg_id, captured=broadcaster.captured,
-                        **viewer.stats())
+            return lambda: _ack(cmd, msg_id, captured=broadcaster.captured,
+                                **viewer.stats())
         else:
             raise ValueError('unknown command')
     except (ValueError, TypeError, OSError) as exc:
         return _ack(cmd, msg_id, error=str(exc))
+    except Exception as exc:
+        # Unexpected, from the driver: say so, and keep the viewer.
+        sys.print_exception(exc)
+        return _ack(cmd, msg_id, error='{}: {}'.format(
+            type(exc).__name__, exc))
     # A shared setting changed: the other viewers get the new state.
     broadcaster.notify_state(viewer)
     return _ack(cmd, msg_id, state=src.state())
@@ -164,6 +232,7 @@ def _tune_socket(stream):
 
 
 @app.route('/ws')
+@protected
 @with_websocket
 async def stream(request, ws):
     _tune_socket(request.sock[1])
@@ -172,12 +241,14 @@ async def stream(request, ws):
                                   'error': 'too many viewers'}))
         return
     viewer = Viewer(broadcaster, ws)
-    await viewer.reply(json.dumps({
-        'type': 'hello', 'viewer': viewer.id, 'ms': ticks_ms() & TICKS_MASK,
-        'state': broadcaster.source.state()}))
-    broadcaster.add(viewer)
-    writer = asyncio.create_task(viewer.run())
+    writer = None
     try:
+        await viewer.reply(json.dumps({
+            'type': 'hello', 'viewer': viewer.id,
+            'ms': ticks_ms() & TICKS_MASK,
+            'state': broadcaster.source.state()}))
+        broadcaster.add(viewer)
+        writer = asyncio.create_task(viewer.run())
         while not viewer.closing:
             try:
                 text = await ws.receive()
@@ -188,13 +259,14 @@ async def stream(request, ws):
         pass  # the client left, or was evicted for not reading
     finally:
         broadcaster.remove(viewer)
-        await viewer.stop(writer)
+        if writer is not None:
+            await viewer.stop(writer)
 
 
 async def serve(port):
     global broadcaster
     broadcaster = make_broadcaster()
-    asyncio.create_task(broadcaster.run())
+    broadcaster.start()
     await app.start_server(port=port)
 
 
@@ -206,8 +278,8 @@ def wifi_connect(path='/wifi.json', timeout_ms=20000):
         with open(path) as f:
             cfg = json.load(f)
     except (OSError, ValueError) as exc:
-        raise SystemExit('cannot read {} ({}): create it with {{"ssid": '
-                         '"...", "password": "..."}}'.format(path, exc))
+        _exit('cannot read {} ({}): create it with {{"ssid": "...", '
+              '"password": "..."}}'.format(path, exc))
     sta = network.WLAN(network.STA_IF)
     sta.active(True)
     if not sta.isconnected():
@@ -215,7 +287,7 @@ def wifi_connect(path='/wifi.json', timeout_ms=20000):
         t0 = time.ticks_ms()
         while not sta.isconnected():
             if time.ticks_diff(time.ticks_ms(), t0) > timeout_ms:
-                raise SystemExit('could not join Wi-Fi network {!r}'.format(
+                _exit('could not join Wi-Fi network {!r}'.format(
                     cfg['ssid']))
             time.sleep_ms(200)
     return sta.ifconfig()[0]
@@ -226,7 +298,8 @@ def main():
         host, port = wifi_connect(), _arg('--port', 80)
     else:
         host, port = 'localhost', _arg('--port', 8080)
-    print('camera stream on http://{}:{}/'.format(host, port))
+    print('camera stream on http://{}:{}/{}'.format(
+        host, port, ' (access token required)' if TOKEN else ''))
     asyncio.run(serve(port))
 
 
