@@ -57,8 +57,15 @@ WebSocket.max_message_length = 512
 
 #: The access token's file on a board (elsewhere: ``--token-file``).
 TOKEN_FILE = '/token.txt'
+#: The board's name on the network (DHCP, and mDNS: esp32-cam.local).
+HOSTNAME = 'esp32-cam'
 
 app = Microdot()
+# Against DNS rebinding: answer only requests for an IP address (always
+# accepted), localhost or the board's own names; others get 421. (The
+# WebSocket's Origin check stops cross-site pages, and with them pages
+# riding on the browser's cached credentials.)
+app.allowed_hosts = ['localhost', HOSTNAME, HOSTNAME + '.local']
 broadcaster = None
 
 
@@ -280,6 +287,7 @@ def wifi_connect(path='/wifi.json', timeout_ms=20000):
     except (OSError, ValueError) as exc:
         _exit('cannot read {} ({}): create it with {{"ssid": "...", '
               '"password": "..."}}'.format(path, exc))
+    network.hostname(HOSTNAME)
     sta = network.WLAN(network.STA_IF)
     sta.active(True)
     if not sta.isconnected():
