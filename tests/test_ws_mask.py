@@ -311,6 +311,72 @@ def rule_broken(b0, b1, ext=b''):
     return None
 
 
+_RESERVED = (3, 4, 5, 6, 7, 11, 12, 13, 14, 15)
+
+
+def ref_parse(data):
+    """RFC 6455 5.2 read byte by byte, as parse_header() is documented.
+
+    The fields as a list, None while the header is incomplete, or the name
+    of the rule (see RULES) as soon as the bytes present break it.
+    """
+    if not data:
+        return None
+    fin, opcode = bool(data[0] & 0x80), data[0] & 0x0f
+    if data[0] & 0x70:
+        return 'rsv'
+    if opcode in _RESERVED:
+        return 'opcode'
+    if opcode >= 8 and not fin:
+        return 'control_fin'
+    if len(data) < 2:
+        return None
+    masked, length = bool(data[1] & 0x80), data[1] & 0x7f
+    if opcode >= 8 and length > 125:
+        return 'control_length'
+    ext = {126: 2, 127: 8}.get(length, 0)
+    if len(data) < 2 + ext:
+        return None
+    if ext == 2:
+        length, = struct.unpack('!H', data[2:4])
+    elif ext == 8:
+        length, = struct.unpack('!Q', data[2:10])
+        if length >= 2 ** 63:
+            return 'length'
+    size = 2 + ext + (4 if masked else 0)
+    if len(data) < size:
+        return None
+    return [fin, opcode, masked, length, size]
+
+
+def ref_build_error(size, opcode, length, fin, key):
+    """The ValueError build_header() is documented to raise, or None.
+
+    The arguments are checked in order -- opcode range, length range, key,
+    then the header against RFC 6455, then the room in the buffer -- and
+    the first problem found is the error.
+    """
+    if not 0 <= opcode <= 15:
+        return 'reserved opcode'
+    if length < 0:
+        return 'negative length'
+    if length >= 2 ** 64:
+        return 'length too large'
+    if key is not None and len(key) != 4:
+        return 'key must be 4 bytes'
+    if opcode in _RESERVED:
+        return 'reserved opcode'
+    if opcode >= 8 and not fin:
+        return 'fragmented control frame'
+    if opcode >= 8 and length > 125:
+        return 'control frame too long'
+    if length >= 2 ** 63:
+        return 'length too large'
+    if size < len(ref_header(opcode, length, fin, key)):
+        return 'buffer too small'
+    return None
+
+
 # --- the tests ---------------------------------------------------------------
 
 class WsMaskContract:
@@ -893,6 +959,132 @@ print(phase, _hex(buf))
         self.error(res[7], 'TypeError', None)
         assert self.ok(res[8]) == 0
         assert self.ok(res[9]) == 5
+
+    # --- the behaviours test_c_and_twin_agree_on_mixed_calls mixes, each
+    # --- against an oracle ---------------------------------------------
+
+    def test_mask_random_arguments_vs_reference(self):
+        # Keys of 3 or 4 bytes, offsets -1 to 4: the byte-wise reference,
+        # or the error for the first bad argument in the documented order
+        # (buf, key, offset, start/end), the buffer left alone.
+        cases = []
+        for _ in range(400):
+            data = rbytes(rng.randint(0, 20))
+            key = rbytes(rng.choice((3, 4, 4, 4, 5)))
+            offset = rng.randint(-1, 4)
+            start = rng.choice((0, 0, 1, 3, 25))
+            cases.append((data, key, offset, start))
+        calls = [call('mask', BA(d), B(k), o, s) for d, k, o, s in cases]
+        for (d, k, o, s), r in zip(cases, self.run(calls)):
+            if len(k) != 4:
+                self.error(r, 'ValueError', 'key must be 4 bytes')
+            elif o not in range(4):
+                self.error(r, 'ValueError', 'offset must be 0-3')
+            elif s > len(d):
+                self.error(r, 'ValueError', 'start/end out of range')
+            else:
+                assert self.ok(r) == (o + len(d) - s) % 4
+                assert r['bufs'] == [(d[:s] + ref_mask(d[s:], k, o)).hex()]
+                continue
+            assert r['bufs'] == [d.hex()]
+
+    def test_parse_header_random_bytes_vs_rfc_reference(self):
+        # Random short byte strings, and strings shaped like headers (some
+        # truncated, some with the length's top bit set): the fields, None
+        # or the rule, by ref_parse().
+        cases = [rbytes(rng.randint(0, 20)) for _ in range(600)]
+        for _ in range(600):
+            b0 = rng.choice((rng.getrandbits(8), 0x80 | rng.randrange(16),
+                             rng.randrange(16)))
+            b1 = rng.choice((rng.getrandbits(8), 0x7e, 0xfe, 0x7f, 0xff))
+            rest = rbytes(rng.randint(0, 12))
+            if rest and rng.random() < 0.3:
+                rest = bytes([rest[0] | 0x80]) + rest[1:]
+            cases.append(bytes([b0, b1]) + rest)
+        calls = [call(name, B(d)) for d in cases
+                 for name in ('parse_header', 'header')]
+        res = iter(self.run(calls))
+        seen = set()
+        for d in cases:
+            want = ref_parse(d)
+            parsed, packed = next(res), next(res)
+            if isinstance(want, str):
+                self.error(parsed, 'ValueError', RULES[want])
+                self.error(packed, 'ValueError', RULES[want])
+            else:
+                assert self.ok(parsed) == want, d.hex()
+                assert self.ok(packed) == (0 if want is None
+                                           else pack(*want)), d.hex()
+            seen.add(want if want is None or isinstance(want, str)
+                     else 'fields')
+        # Every outcome occurs.
+        assert seen == set(RULES) | {None, 'fields'}
+
+    def test_build_header_random_arguments_vs_reference(self):
+        # Random buffer sizes, opcodes, lengths, FIN bits and keys: the RFC
+        # layout (ref_header) or the error ref_build_error() names.
+        cases = []
+        for _ in range(800):
+            cases.append((rng.randint(0, 14), rng.randint(-1, 16),
+                          rng.choice((0, 5, 125, 126, 2 ** 16, 2 ** 32,
+                                      2 ** 63, 2 ** 64, -1)),
+                          rng.random() < 0.8,
+                          rng.choice((None, KEY, b'ab'))))
+        calls = []
+        for size, opcode, length, fin, key in cases:
+            kwargs = {'fin': fin}
+            if key is not None:
+                kwargs['key'] = B(key)
+            calls.append(['build_header',
+                          [BA(b'\xa5' * size), opcode, length], kwargs])
+        outcomes = set()
+        res = self.run(calls)
+        for (size, opcode, length, fin, key), r in zip(cases, res):
+            err = ref_build_error(size, opcode, length, fin, key)
+            if err is not None:
+                self.error(r, 'ValueError', err)
+                assert r['bufs'] == [(b'\xa5' * size).hex()]
+            else:
+                h = ref_header(opcode, length, fin, key)
+                assert self.ok(r) == len(h)
+                assert r['bufs'] == [(h + b'\xa5' * (size - len(h))).hex()]
+            outcomes.add(err)
+        assert len(outcomes) == 8   # every error, and success
+
+    # Prefixes that end inside a code point, one per kind of lead byte in
+    # RFC 3629's table and after one or two of its continuation bytes.
+    UTF8_PREFIXES = [
+        b'\xc2', b'\xdf', b'\xe0', b'\xe0\xa0', b'\xe1', b'\xec\x80',
+        b'\xed', b'\xed\x9f', b'\xee', b'\xef\xbf', b'\xf0', b'\xf0\x90',
+        b'\xf0\xbf\xbf', b'\xf1', b'\xf3\x80', b'\xf3\xbf\x80', b'\xf4',
+        b'\xf4\x8f', b'\xf4\x80\xbf',
+    ]
+
+    def test_utf8_every_state_continues_like_its_prefix(self):
+        # A state stands for the incomplete code point that led to it:
+        # going on from it over some bytes gives the verdict of CPython's
+        # decoder on prefix + bytes.
+        tails = [b''] + [bytes(rng.choice(b'\x00\x41\x7f\x80\x8f\x90\x9f'
+                                          b'\xa0\xbf\xc0\xc2\xe0\xed\xf0'
+                                          b'\xf4\xff')
+                               for _ in range(rng.randint(1, 5)))
+                         for _ in range(60)]
+        first = [self.ok(r) for r in self.run(
+            [call('utf8_validate', B(p)) for p in self.UTF8_PREFIXES])]
+        assert all(s > 0 for s in first)
+        calls = [call('utf8_validate', B(t), s)
+                 for s in first for t in tails]
+        res = iter(self.run(calls))
+        for p, s in zip(self.UTF8_PREFIXES, first):
+            for t in tails:
+                got = self.ok(next(res))
+                want, fail_at = utf8_oracle(p + t)
+                if want == 'partial':
+                    assert got > 0, (p, t)
+                else:
+                    assert got == want, (p, t)
+        # The prefixes reach every state there is but 0.
+        assert sorted(set(first)) == list(range(1, 8))
 
     # --- start/end offsets -----------------------------------------------
 
@@ -1589,12 +1781,27 @@ class TestTwinCPython(WsMaskContract):
 
 
 def test_c_and_twin_agree_on_mixed_calls(run_mpy, tmp_path):
-    """Bit-for-bit identical results, errors and states on random calls."""
+    """Bit-for-bit identical results, errors and states on random calls.
+
+    A consistency check, not an oracle: the two implementations are
+    compared with each other, including what only they share (the numbers
+    of the positive UTF-8 states). Each behaviour it mixes is checked
+    against an oracle in WsMaskContract: mask() by
+    test_mask_random_arguments_vs_reference, parse_header() by
+    test_parse_header_random_bytes_vs_rfc_reference (header() too),
+    build_header() by test_build_header_random_arguments_vs_reference,
+    utf8_validate() from arbitrary states by
+    test_utf8_every_state_continues_like_its_prefix (invalid states:
+    test_utf8_large_and_arguments), start/end by the test_offsets_* tests
+    and copy() by the test_copy_* tests.
+    """
     calls = []
-    for _ in range(1500):
+    for _ in range(2500):
         n = rng.randint(0, 20)
         data = rbytes(n)
-        pick = rng.randrange(4)
+        pick = rng.randrange(6)
+        start = rng.choice((0, 0, rng.randint(-1, n + 1)))
+        end = rng.choice((None, None, rng.randint(-1, n + 1)))
         if pick == 0:
             calls.append(call('mask', BA(data), B(rbytes(rng.choice((3, 4, 4,
                                                                      4)))),
@@ -1607,8 +1814,14 @@ def test_c_and_twin_agree_on_mixed_calls(run_mpy, tmp_path):
                               rng.choice((0, 125, 126, 2 ** 16, 2 ** 63, -1)),
                               fin=rng.random() < 0.8,
                               key=rng.choice((None, B(KEY), B(b'ab')))))
+        elif pick == 3:
+            calls.append(call('utf8_validate', B(data), rng.randint(-1, 8),
+                              start, end))
+        elif pick == 4:
+            calls.append(call('header', B(data), start, end))
         else:
-            calls.append(call('utf8_validate', B(data), rng.randint(-1, 8)))
+            calls.append(call('copy', B(data), start, end, T(rng.choice(
+                ('bytes', 'bytearray', 'str', 'int')))))
     path = tmp_path / 'calls.json'
     path.write_text(json.dumps(calls))
     driver = tmp_path / 'driver.py'
