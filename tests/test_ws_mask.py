@@ -1439,14 +1439,17 @@ DATA = {masked!r}
 N = len(DATA)
 
 async def serve(reader, writer):
-    p = mod.Payload(N)
-    got = phase = reads = 0
-    while got < N:
-        n = await reader.readinto(p.view(got))
-        phase = mod.mask(p, {key!r}, phase, got, got + n)
-        got += n
-        reads += 1
-    done.append([reads > 1, digest(p.take())])
+    try:
+        p = mod.Payload(N)
+        got = phase = reads = 0
+        while got < N:
+            n = await reader.readinto(p.view(got))
+            phase = mod.mask(p, {key!r}, phase, got, got + n)
+            got += n
+            reads += 1
+        done.append([reads > 1, digest(p.take())])
+    except Exception as e:
+        done.append([type(e).__name__, str(e)])
     writer.close()
 
 async def main():
