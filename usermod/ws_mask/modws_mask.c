@@ -365,8 +365,12 @@ static mp_obj_t ws_mask_payload_view(size_t n_args, const mp_obj_t *args) {
     if (self->view == NULL) {
         self->view = m_new_obj(mp_obj_array_t);
     }
-    // Items at the start of the allocation, where the GC can trace them.
+    // Items at the start of the allocation, where the GC can trace them;
+    // the offset field has 24 bits on 32-bit ports (16 MiB).
     size_t start = (size_t)((uint8_t *)buf.buf - self->buf);
+    if (start >> MP_OBJ_ARRAY_FREE_SIZE_BITS) {
+        mp_raise_ValueError(MP_ERROR_TEXT("start/end out of range"));
+    }
     mp_obj_memoryview_init(self->view, 'B' | MP_OBJ_ARRAY_TYPECODE_FLAG_RW,
         start, buf.len, self->buf);
     return MP_OBJ_FROM_PTR(self->view);
