@@ -438,6 +438,22 @@ class Payload(bytearray):
             raise ValueError('negative size')
         self.extend(bytes(size - n))
 
+    def append(self, buf, start=0, end=None, limit=0):
+        """Lengthen the payload by ``buf[start:end]`` and copy it in.
+
+        :param limit: as for :meth:`grow`.
+
+        A small fragment already unmasked in the receive buffer joins the
+        message this way without a memoryview slice.
+        """
+        self._check()
+        mv = memoryview(buf)
+        n = _nbytes(buf, mv)
+        part = bytes(_bytes_view(buf, mv, n)[start:_end(n, start, end)])
+        del mv
+        self.grow(len(self) + len(part), limit)
+        self[len(self) - len(part):] = part
+
     def utf8_validate(self, end=None):
         """Validate ``payload[checked:end]`` as UTF-8, going on from the
         bytes the previous call checked; return the state as

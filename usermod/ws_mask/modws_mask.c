@@ -378,18 +378,11 @@ static mp_obj_t ws_mask_payload_view(size_t n_args, const mp_obj_t *args) {
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ws_mask_payload_view_obj, 1, 3, ws_mask_payload_view);
 #endif
 
-// grow(size, limit=0): lengthen to `size` bytes, keeping the data
-static mp_obj_t ws_mask_payload_grow(size_t n_args, const mp_obj_t *args) {
-    ws_mask_payload_obj_t *self = ws_mask_payload_get(args[0]);
-    mp_int_t size = mp_obj_get_int(args[1]);
-    mp_int_t limit = n_args > 2 ? mp_obj_get_int(args[2]) : 0;
-    if (size < (mp_int_t)self->len) {
-        mp_raise_ValueError(MP_ERROR_TEXT("cannot shrink"));
-    }
+// Lengthen the payload to `need` bytes, keeping the data.
+static void ws_mask_payload_resize(ws_mask_payload_obj_t *self, size_t need, mp_int_t limit) {
     if (limit < 0) {
         mp_raise_ValueError(MP_ERROR_TEXT("negative size"));
     }
-    size_t need = (size_t)size;
     if (need > self->cap) {
         // Amortised room if the heap has it, else exactly what is needed.
         // gc_realloc() extends in place when the blocks after are free and
@@ -408,9 +401,39 @@ static mp_obj_t ws_mask_payload_grow(size_t n_args, const mp_obj_t *args) {
         self->cap = cap;
     }
     self->len = need;
+}
+
+// grow(size, limit=0): lengthen to `size` bytes, keeping the data
+static mp_obj_t ws_mask_payload_grow(size_t n_args, const mp_obj_t *args) {
+    ws_mask_payload_obj_t *self = ws_mask_payload_get(args[0]);
+    mp_int_t size = mp_obj_get_int(args[1]);
+    mp_int_t limit = n_args > 2 ? mp_obj_get_int(args[2]) : 0;
+    if (size < (mp_int_t)self->len) {
+        mp_raise_ValueError(MP_ERROR_TEXT("cannot shrink"));
+    }
+    ws_mask_payload_resize(self, (size_t)size, limit);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ws_mask_payload_grow_obj, 2, 3, ws_mask_payload_grow);
+
+// append(buf, start=0, end=None, limit=0): grow by buf[start:end], copy it in
+static mp_obj_t ws_mask_payload_append(size_t n_args, const mp_obj_t *args) {
+    ws_mask_payload_obj_t *self = ws_mask_payload_get(args[0]);
+    mp_int_t start = n_args > 2 ? mp_obj_get_int(args[2]) : 0;
+    mp_obj_t end = n_args > 3 ? args[3] : mp_const_none;
+    mp_int_t limit = n_args > 4 ? mp_obj_get_int(args[4]) : 0;
+    mp_buffer_info_t src;
+    mp_get_buffer_raise(args[1], &src, MP_BUFFER_READ);
+    ws_mask_narrow(&src, start, end);
+    size_t at = self->len;
+    size_t n = src.len;
+    ws_mask_payload_resize(self, at + n, limit);
+    // Looked up again: the source may be this payload, which may have moved.
+    mp_get_buffer_raise(args[1], &src, MP_BUFFER_READ);
+    memmove(self->buf + at, (uint8_t *)src.buf + start, n);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ws_mask_payload_append_obj, 2, 5, ws_mask_payload_append);
 
 // utf8_validate(end=None) -> state: validate payload[checked:end], going on
 // from where the last call stopped
@@ -474,6 +497,7 @@ static const mp_rom_map_elem_t ws_mask_payload_locals_dict_table[] = {
     { MP_ROM_QSTR(MP_QSTR_view), MP_ROM_PTR(&ws_mask_payload_view_obj) },
     #endif
     { MP_ROM_QSTR(MP_QSTR_grow), MP_ROM_PTR(&ws_mask_payload_grow_obj) },
+    { MP_ROM_QSTR(MP_QSTR_append), MP_ROM_PTR(&ws_mask_payload_append_obj) },
     { MP_ROM_QSTR(MP_QSTR_utf8_validate), MP_ROM_PTR(&ws_mask_payload_utf8_validate_obj) },
     { MP_ROM_QSTR(MP_QSTR_take), MP_ROM_PTR(&ws_mask_payload_take_obj) },
 };
