@@ -87,6 +87,16 @@ class Payload:
         """Lengthen to ``size`` bytes (amortised, spare room up to
         ``limit``), keeping the data."""
         ...
+    def append(
+        self,
+        buf: ReadableBuffer,
+        start: int = 0,
+        end: Optional[int] = None,
+        limit: int = 0,
+    ) -> None:
+        """Lengthen by ``buf[start:end]`` (as :meth:`grow` does) and copy
+        it in."""
+        ...
     def utf8_validate(self, end: Optional[int] = None) -> int:
         """Validate the bytes up to ``end`` not validated yet; the state."""
         ...

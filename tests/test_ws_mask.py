@@ -1320,6 +1320,47 @@ for limit in (0, {total}, 100, 2 * {total}):
                 sha(b''.join(d for d, _ in frags))]
         assert lines == [want] * 4
 
+    def test_payload_append_fragments_from_a_buffer(self):
+        # Small fragments arrive whole in the receive buffer: unmasked in
+        # place there, then appended by offsets.
+        sizes = [0, 1, 125, 7, 300, 0, 64]
+        frags = [(rbytes(n), rbytes(4)) for n in sizes]
+        rbuf, spans = b'', []
+        for d, k in frags:
+            start = len(rbuf) + 6
+            rbuf += b'\x80\xfe' + k + ref_mask(d, k)
+            spans.append((start, start + len(d), k))
+        lines = self.run_lines('''
+mod = load({kind!r})
+rbuf = bytearray({rbuf!r})
+p = mod.Payload(0)
+for start, stop, key in {spans!r}:
+    mod.mask(rbuf, key, 0, start, stop)
+    p.append(rbuf, start, stop, 1000)
+    p.append(memoryview(rbuf), start, start)
+n = len(p)
+p.append(p)                      # itself: the data twice
+p.append(b'tail', 1)
+p.append(bytearray(b'xyz'), 1, 2)
+out = [n, len(p)]
+for args in ((b'abc', 2, 1), (b'abc', 0, 4), (b'abc', 0, None, -1)):
+    try:
+        p.append(*args)
+    except ValueError as e:
+        out.append(str(e))
+out.append(digest(p.take()))
+try:
+    p.append(b'x')
+except ValueError as e:
+    out.append(str(e))
+print(json.dumps(out))
+''', rbuf=rbuf, spans=spans)
+        data = b''.join(d for d, _ in frags)
+        assert lines == [[len(data), 2 * len(data) + 3 + 1,
+                          'start/end out of range', 'start/end out of range',
+                          'negative size', sha(data + data + b'ail' + b'y'),
+                          'payload already taken']]
+
     def test_payload_errors_and_reuse(self):
         lines = self.run_lines('''
 mod = load({kind!r})
@@ -1511,8 +1552,8 @@ print(p, s, t, h)
 
     def test_lean_calls_allocate_nothing(self, run_mpy):
         # The small-message path: header(), mask() and utf8_validate() by
-        # offsets, a Payload's view(), grow() within its room, and its
-        # utf8_validate(), with the heap locked.
+        # offsets, a Payload's view(), grow() and append() within its room,
+        # and its utf8_validate(), with the heap locked.
         code = """
 import micropython, ws_mask
 frame = bytearray(b'\\x81\\x90abcd' + b'0123456789abcdef' + b'\\x82\\x7e\\x01')
@@ -1529,7 +1570,8 @@ try:
     c = ws_mask.header(big, 0, 10)
     d = ws_mask.mask(frame, key, 0, 6, 22)
     e = ws_mask.utf8_validate(frame, 0, 6, 22)
-    q.grow(1250)
+    q.grow(1200)
+    q.append(frame, 6, 22)
     f = q.view(5, 900) is view
     g = q.utf8_validate(600)
     {extra}
@@ -1544,7 +1586,7 @@ print(a, b, c, d, e, f, g, len(q), len(view))
             str(pack(True, 1, True, 16, 6)), '0',
             str(pack(True, 2, False, 2 ** 40, 10)), '0',
             # The 16 bytes masked with the key, then checked as UTF-8.
-            str(utf8_oracle(masked)[0]), 'True', '0', '1250', '895']
+            str(utf8_oracle(masked)[0]), 'True', '0', '1216', '895']
         # The lock is effective: copy() returns a new object.
         r = run_mpy(code=code.format(extra='ws_mask.copy(frame, 6, 22)'))
         assert r.returncode != 0 and 'MemoryError' in r.stderr
