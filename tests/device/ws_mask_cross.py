@@ -200,15 +200,19 @@ compare("copy", copy_cases(), copied,
 
 
 def assembled(impl, case):
-    # A message in fragments through one Payload: grown for each, filled
-    # through a view, checked as UTF-8 as it arrives, then taken.
+    # A message in fragments through one Payload: grown and filled through
+    # a view, or appended from a buffer, checked as UTF-8 as it arrives,
+    # then taken.
     pieces, kind = case
     p = impl.Payload(0)
     states = []
-    for piece in pieces:
+    for i, piece in enumerate(pieces):
         start = len(p)
-        p.grow(start + len(piece), 64)
-        p.view(start)[:] = piece
+        if i & 1:
+            p.append(b"\xff" + piece + b"\xfe", 1, 1 + len(piece), 64)
+        else:
+            p.grow(start + len(piece), 64)
+            p.view(start)[:] = piece
         states.append(p.utf8_validate())
     again = None
     try:

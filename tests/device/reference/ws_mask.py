@@ -209,6 +209,12 @@ class Payload(bytearray):
             raise ValueError('cannot grow')
         self.extend(bytes(size - len(self)))
 
+    def append(self, buf, start=0, end=None, limit=0):
+        self._live()
+        if limit < 0:
+            raise ValueError('negative limit')
+        self.extend(bytes(_bytes(buf, start, end)))
+
     def utf8_validate(self, end=None):
         self._live()
         end = _span(len(self), self.checked, end)
