@@ -87,6 +87,17 @@ static void test_headers(void) {
     printf("headers: ok\n");
 }
 
+static void test_capacity(void) {
+    EXPECT(ws_capacity(100, 50, 0) == 100);             // fits: unchanged
+    EXPECT(ws_capacity(100, 101, 0) == 125);            // x1.25
+    EXPECT(ws_capacity(100, 200, 0) == 200);            // or what is needed
+    EXPECT(ws_capacity(100, 101, 110) == 110);          // spare up to the limit
+    EXPECT(ws_capacity(100, 120, 110) == 120);          // never below need
+    EXPECT(ws_capacity(0, 10, 0) == 10);
+    EXPECT(ws_capacity(SIZE_MAX - 2, SIZE_MAX - 1, 0) == SIZE_MAX - 1); // no wrap
+    printf("capacity: ok\n");
+}
+
 #ifdef WS_CANARY
 // Proves the sanitizer is live: a misaligned word read must abort.
 static void canary(void) {
@@ -103,6 +114,7 @@ int main(void) {
     test_mask_every_alignment();
     test_utf8_every_alignment();
     test_headers();
+    test_capacity();
     if (failures) {
         printf("FAILED: %d checks\n", failures);
         return 1;

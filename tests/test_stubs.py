@@ -39,24 +39,46 @@ def signature(func):
             list(inspect.signature(func).parameters))
 
 
+def stub_classes(body):
+    """{name: stub_functions(class body)} of the classes in an AST body."""
+    return {node.name: stub_functions(node.body) for node in body
+            if isinstance(node, ast.ClassDef)}
+
+
 def test_ws_mask_stub_matches_the_python_twin():
     spec = importlib.util.spec_from_file_location(
         'twin', os.path.join(FROZEN, '_ws_mask.py'))
     twin = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(twin)
-    stub = stub_functions(parse(WS_MASK_STUB).body)
-    assert sorted(stub) == ['build_header', 'byteview', 'mask', 'parse_header',
-                            'utf8_validate']
+    tree = parse(WS_MASK_STUB)
+    stub = stub_functions(tree.body)
+    assert sorted(stub) == ['build_header', 'byteview', 'copy', 'header',
+                            'mask', 'parse_header', 'utf8_validate']
     for name, sig in stub.items():
         assert signature(getattr(twin, name)) == sig, name
+    classes = stub_classes(tree.body)
+    assert sorted(classes) == ['Payload']
+    for cls, methods in classes.items():
+        for name, sig in methods.items():
+            assert signature(getattr(getattr(twin, cls), name)) == sig, \
+                (cls, name)
 
 
 def test_ws_mask_stub_names_the_c_module_functions(run_mpy):
-    r = run_mpy(code='import ws_mask; print(" ".join(sorted('
-                     'n for n in dir(ws_mask) if not n.startswith("_"))))')
+    r = run_mpy(code='import ws_mask\n'
+                     'def public(o):\n'
+                     '    return " ".join(sorted(n for n in dir(o) '
+                     'if not n.startswith("_")))\n'
+                     'print(public(ws_mask))\n'
+                     'print(public(ws_mask.Payload))')
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == sorted(stub_functions(
-        parse(WS_MASK_STUB).body))
+    names, payload = r.stdout.splitlines()
+    tree = parse(WS_MASK_STUB)
+    classes = stub_classes(tree.body)
+    assert names.split() == sorted(set(stub_functions(tree.body))
+                                   | set(classes))
+    assert payload.split() == sorted(n for n in classes['Payload']
+                                     if not n.startswith('_'))
 
 
 @pytest.fixture(scope='module')

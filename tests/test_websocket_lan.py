@@ -175,12 +175,12 @@ def test_canonical_keys_are_accepted(srv):
 
 
 def test_protocol_error_close_is_bounded_by_close_timeout(srv_stuck):
-    # /stall: a task's 1 MB send is stuck (the client reads nothing) when
+    # /stall: a task's 256 KiB send is stuck (the client reads nothing) when
     # the client breaks the protocol. The Close frame waits behind that
     # send; the client starts reading 0.9 s later, so it goes out then, and
     # the client never answers it. The whole close takes close_timeout (1 s
     # here), not the 1 s for the Close to go out plus 1 s for the answer.
-    s, _ = raw_upgrade(srv_stuck.port, '/stall?size=1000000')
+    s, _ = raw_upgrade(srv_stuck.port, '/stall?size=262144')
     time.sleep(0.3)
     t0 = time.monotonic()
     s.sendall(frame(3, b''))   # a reserved opcode: 1002
@@ -194,10 +194,10 @@ def test_protocol_error_close_is_bounded_by_close_timeout(srv_stuck):
 
 
 def test_ping_while_receive_is_cancelled_and_a_send_is_stuck(srv):
-    # /stuck-idle: a 1 MB send is stuck while receive() is cancelled every
+    # /stuck-idle: a 256 KiB send is stuck while receive() is cancelled every
     # 0.1 s. The ping arrives then; its pong must follow the stuck frame
     # once the client reads again (RFC 6455 5.5.2).
-    s, rest = raw_upgrade(srv.port, '/stuck-idle?size=1000000')
+    s, rest = raw_upgrade(srv.port, '/stuck-idle?size=262144')
     s.sendall(frame(PING, b'are you there'))
     time.sleep(1)   # ten cancelled receive() calls
     s.sendall(frame(TEXT, b'echo me'))
@@ -217,7 +217,7 @@ def test_ping_while_receive_is_cancelled_and_a_send_is_stuck(srv):
             data = data[i + n:]
     s.sendall(frame(CLOSE, close_payload(1000)))
     read_to_eof(s, data)
-    assert [(op, len(p)) for op, p in frames[:1]] == [(BINARY, 1000000)]
+    assert [(op, len(p)) for op, p in frames[:1]] == [(BINARY, 262144)]
     assert (PONG, b'are you there') in frames[1:]
     assert (TEXT, b'echo me') in frames[1:]
 

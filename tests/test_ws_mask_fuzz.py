@@ -37,7 +37,7 @@ def test_alignment_sanitizer_catches_a_misaligned_read():
     assert 'misaligned read caught' in r.stdout
 
 
-@pytest.mark.parametrize('target', ['mask', 'header', 'utf8'])
+@pytest.mark.parametrize('target', ['mask', 'header', 'utf8', 'grow'])
 def test_fuzz_target_runs_clean(target):
     r = make('run', 'TARGETS=' + target, 'FUZZ_SECONDS={}'.format(SECONDS),
              timeout=SECONDS + 240)

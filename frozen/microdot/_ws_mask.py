@@ -1,7 +1,8 @@
 """Pure-Python twin of the ``ws_mask`` C module.
 
-The same functions with the same semantics and error messages as
-``usermod/ws_mask``, for firmware without the C module and for CPython::
+The same functions and :class:`Payload` type, with the same semantics and
+error messages as ``usermod/ws_mask``, for firmware without the C module
+and for CPython::
 
     try:
         import ws_mask
@@ -10,7 +11,7 @@ The same functions with the same semantics and error messages as
 
 :func:`mask` XORs through big integers (``int.from_bytes``), or with a
 ``@micropython.viper`` word loop where the firmware can compile viper code.
-Unlike the C module it allocates memory.
+Unlike the C module it allocates memory, and :class:`Payload` copies.
 """
 import sys
 
@@ -164,26 +165,43 @@ def _key(key):
     return key
 
 
-def mask(buf, key, offset=0):
+def _end(n, start, end):
+    """``end`` of ``buf[start:end]`` in a buffer of ``n`` bytes."""
+    if end is None:
+        end = n
+    if not 0 <= start <= end <= n:
+        raise ValueError('start/end out of range')
+    return end
+
+
+def mask(buf, key, offset=0, start=0, end=None):
     """XOR ``buf`` in place with a 4-byte masking key (RFC 6455 5.3).
 
     :param buf: a writable buffer (``bytearray``, ``memoryview``, ``array``).
     :param key: the 4-byte masking key.
-    :param offset: the index in ``key`` of the byte that masks ``buf[0]``,
-                   so that a payload can be unmasked in pieces.
-    :returns: the offset for the byte after ``buf``,
-              ``(offset + len(buf)) & 3``.
+    :param offset: the index in ``key`` of the byte that masks
+                   ``buf[start]``, so that a payload can be unmasked in
+                   pieces.
+    :param start: where the bytes to mask start in ``buf``.
+    :param end: where they end (``None``: at the end of ``buf``); offsets
+                count bytes, whatever the item size of ``buf``.
+    :returns: the offset for the byte after them,
+              ``(offset + end - start) & 3``.
 
     Example::
 
-        phase = mask(memoryview(payload)[:1000], key)
-        mask(memoryview(payload)[1000:], key, phase)
+        phase = mask(payload, key, 0, 0, 1000)
+        mask(payload, key, phase, 1000)
     """
     mv = _writable(buf)
     _key(key)
     if offset not in (0, 1, 2, 3):
         raise ValueError('offset must be 0-3')
     n = _nbytes(buf, mv)
+    if start or end is not None:
+        end = _end(n, start, end)
+        buf = mv = _bytes_view(buf, mv, n)[start:end]
+        n = end - start
     if _viper_mask is not None:
         _viper_mask(buf, n, key, offset)
     elif n:
@@ -197,11 +215,23 @@ def mask(buf, key, offset=0):
     return (offset + n) & 3
 
 
-def parse_header(buf):
-    """Parse the WebSocket frame header at the start of ``buf``.
+def _narrow(buf, start, end):
+    """``buf[start:end]``, bytes counted; ``buf`` itself for all of it."""
+    if start or end is not None:
+        mv = memoryview(buf)
+        n = _nbytes(buf, mv)
+        buf = _bytes_view(buf, mv, n)[start:_end(n, start, end)]
+    return buf
+
+
+def parse_header(buf, start=0, end=None):
+    """Parse the WebSocket frame header at ``buf[start:end]``.
 
     :param buf: ``bytes``, ``bytearray`` or ``memoryview``; bytes after the
                 header (the payload) are ignored.
+    :param start: where the header starts in ``buf``.
+    :param end: where the bytes received so far end (``None``: at the end
+                of ``buf``).
     :returns: ``None`` if ``buf`` is shorter than the header (masking key
               included), else ``(fin, opcode, masked, length, header_len)``;
               the key is ``buf[header_len - 4:header_len]`` when masked.
@@ -211,6 +241,7 @@ def parse_header(buf):
     opcode, a fragmented control frame, a control frame over 125 bytes, a
     64-bit length with its top bit set.
     """
+    buf = _narrow(buf, start, end)
     n = len(buf)
     if n < 1:
         return None
@@ -249,6 +280,23 @@ def parse_header(buf):
     if n < header_len:
         return None
     return fin, opcode, masked, length, header_len
+
+
+def header(buf, start=0, end=None):
+    """Parse a frame header as :func:`parse_header` does, into one int.
+
+    :returns: ``0`` if the header is incomplete, else an int whose bits 0-3
+              are the opcode, bits 4-7 the header length, bit 8 (``0x100``)
+              FIN, bit 9 (``0x200``) MASK, and bits 10 on the payload
+              length: ``h & 15``, ``h >> 4 & 15``, ``h & 0x100``,
+              ``h & 0x200``, ``h >> 10``. The C module allocates nothing
+              for it below 2**20 bytes of payload on 32-bit ports.
+    """
+    h = parse_header(buf, start, end)
+    if h is None:
+        return 0
+    fin, opcode, masked, length, header_len = h
+    return length << 10 | masked << 9 | fin << 8 | header_len << 4 | opcode
 
 
 def build_header(buf, opcode, length, fin=True, key=None):
@@ -298,23 +346,28 @@ def build_header(buf, opcode, length, fin=True, key=None):
     return n
 
 
-def utf8_validate(buf, state=0):
+def utf8_validate(buf, state=0, start=0, end=None):
     """Validate UTF-8 strictly (RFC 3629), possibly across several pieces.
 
     :param buf: the bytes to check (``bytes``, ``bytearray``,
                 ``memoryview``).
     :param state: the state returned for the previous piece (0 to start).
+    :param start: where the bytes to check start in ``buf``.
+    :param end: where they end (``None``: at the end of ``buf``).
     :returns: 0 if ``buf`` ends on a complete code point, a positive state
               if it ends inside one, -1 as soon as a byte makes the text
               invalid (overlongs, surrogates, code points above U+10FFFF).
     """
+    mv = memoryview(buf)   # a TypeError first, as in the C module
     if state not in range(_STATES):
         raise ValueError('invalid utf8 state')
+    if start or end is not None:
+        n = _nbytes(buf, mv)
+        buf = mv = _bytes_view(buf, mv, n)[start:_end(n, start, end)]
     if _viper_utf8 is not None:
-        mv = memoryview(buf)
         return _viper_utf8(buf, _nbytes(buf, mv), state, _TABLES)
     lead = _LEAD
-    for b in memoryview(buf):
+    for b in mv:
         if state == _ACCEPT:
             if b >= 0x80:
                 state = lead[b]
@@ -325,3 +378,136 @@ def utf8_validate(buf, state=0):
         else:
             return _REJECT
     return state
+
+
+def _type(type):
+    if type is not bytes and type is not str and type is not bytearray:
+        raise TypeError('type must be bytes, str or bytearray')
+
+
+def copy(buf, start=0, end=None, type=bytes):
+    """A new ``bytes``, ``str`` or ``bytearray`` of ``buf[start:end]``.
+
+    :param type: ``bytes``, ``bytearray``, or ``str``: the bytes are then
+                 validated (strict UTF-8) and ``ValueError`` raised if they
+                 are not valid.
+    """
+    mv = memoryview(buf)
+    n = _nbytes(buf, mv)
+    part = _bytes_view(buf, mv, n)[start:_end(n, start, end)]
+    _type(type)
+    if type is str:
+        if utf8_validate(part):
+            raise ValueError('invalid utf-8')
+        return str(part, 'utf-8')
+    return type(part)
+
+
+class Payload(bytearray):
+    """The buffer of one message's payload, taken as bytes, str or bytearray.
+
+    :param size: its length, in bytes.
+
+    A writable buffer of ``size`` bytes to read a payload into (see
+    :meth:`view`), unmask with :func:`mask` and check with
+    :meth:`utf8_validate`; :meth:`grow` lengthens it for the next fragment
+    and :meth:`take` turns it into the message. The C module hands the
+    buffer over without a copy; this twin is a ``bytearray`` and copies.
+    On CPython, a memoryview of it still alive makes :meth:`grow` and
+    :meth:`take` raise ``BufferError``: release views first.
+    """
+
+    _checked = 0   # bytes validated as UTF-8 so far
+    _state = 0   # the validation state after them
+    _taken = False
+
+    def __init__(self, size):
+        if size < 0:
+            raise ValueError('negative size')
+        super().__init__(size)
+
+    def _check(self):
+        if self._taken:
+            raise ValueError('payload already taken')
+
+    def view(self, start=0, end=None):
+        """A memoryview of ``payload[start:end]``, e.g. to read into.
+
+        The C module returns the same object every time (no allocation)
+        and empties it on :meth:`grow` and :meth:`take`: use it before the
+        next call.
+        """
+        self._check()
+        return memoryview(self)[start:_end(len(self), start, end)]
+
+    def grow(self, size, limit=0):
+        """Lengthen the payload to ``size`` bytes, keeping its data.
+
+        :param limit: the most the payload will ever hold, e.g. the message
+                      limit; ``0`` for none. The C module allocates 1.25
+                      times the room it had, up to ``limit``, so that a
+                      message growing by fragments is copied O(n) times.
+
+        The bytes added are undefined until written; memoryviews of the
+        payload taken before are invalid afterwards.
+        """
+        self._check()
+        n = len(self)
+        if size < n:
+            raise ValueError('cannot shrink')
+        if limit < 0:
+            raise ValueError('negative size')
+        self.extend(bytes(size - n))
+
+    def append(self, buf, start=0, end=None, limit=0):
+        """Lengthen the payload by ``buf[start:end]`` and copy it in.
+
+        :param limit: as for :meth:`grow`.
+
+        A small fragment already unmasked in the receive buffer joins the
+        message this way without a memoryview slice.
+        """
+        self._check()
+        mv = memoryview(buf)
+        n = _nbytes(buf, mv)
+        part = bytes(_bytes_view(buf, mv, n)[start:_end(n, start, end)])
+        del mv
+        self.grow(len(self) + len(part), limit)
+        self[len(self) - len(part):] = part
+
+    def utf8_validate(self, end=None):
+        """Validate ``payload[checked:end]`` as UTF-8, going on from the
+        bytes the previous call checked; return the state as
+        :func:`utf8_validate` does (``-1`` stays ``-1``).
+
+        Bytes already checked are not checked again, by this or by
+        :meth:`take`: unmask them first, and do not change them after.
+        """
+        self._check()
+        start = self._checked
+        end = _end(len(self), start, end)
+        if self._state >= 0:
+            self._state = utf8_validate(self, self._state, start, end)
+        self._checked = end
+        return self._state
+
+    def take(self, type=bytes):
+        """Return the payload as ``type``: ``bytes``, ``str`` or ``bytearray``.
+
+        For ``str`` the bytes :meth:`utf8_validate` has not checked are
+        checked now; ``ValueError`` if the text is not valid (the payload
+        then stays as it was). Afterwards the payload is empty, and using
+        it raises ``ValueError``.
+        """
+        self._check()
+        _type(type)
+        if type is str:
+            self.utf8_validate()
+            if self._state:
+                raise ValueError('invalid utf-8')
+            data = str(self, 'utf-8')
+        else:
+            data = type(self)
+        self[:] = b''
+        self._taken = True
+        return data

@@ -138,3 +138,15 @@ for name, impl in (("C", ws_mask), ("py", _ws_mask)):
         print(name, "  round trip", back == expect)
     for args in BUILD_INVALID:
         print(name, "build", args[:3], args[3] is not None, build(impl, *args))
+
+# header(): the same fields in one int, at the length edges of the small-int
+# range (2**20 bytes on 32-bit ports, where the C module makes a big int).
+EDGES = (0, 125, 126, 65535, 65536, 2 ** 20 - 1, 2 ** 20, 2 ** 30, 2 ** 32,
+         2 ** 52, 2 ** 63 - 1)
+for name, impl in (("C", ws_mask), ("py", _ws_mask)):
+    for n in EDGES:
+        buf = bytearray(14)
+        size = impl.build_header(buf, 2, n, key=b"\x01\x02\x03\x04")
+        h = impl.header(b"\xff" + buf, 1, 1 + size)
+        print(name, "header", n, h >> 10 == n, h & 1023,
+              impl.header(buf, 0, size - 1), h == impl.header(buf))

@@ -233,3 +233,18 @@ int ws_utf8_validate(const uint8_t *buf, size_t len, int state) {
     }
     return state;
 }
+
+size_t ws_capacity(size_t cap, size_t need, size_t limit) {
+    if (need <= cap) {
+        return cap;
+    }
+    // A quarter more keeps the spare room under a fifth of the buffer.
+    size_t grown = cap + cap / 4;
+    if (grown < need || grown < cap) { // (or wrapped around)
+        grown = need;
+    }
+    if (limit != 0 && grown > limit) {
+        grown = limit > need ? limit : need;
+    }
+    return grown;
+}

@@ -70,4 +70,11 @@ int ws_build_header(uint8_t *buf, size_t size, unsigned opcode,
 // soon as a byte makes the input invalid. `state` must be a valid state.
 int ws_utf8_validate(const uint8_t *buf, size_t len, int state);
 
+// The capacity a buffer of `cap` bytes should grow to so that it holds
+// `need` bytes: `cap` when it already does, else at least `need` and, so
+// that a message growing by pieces is copied O(length) times in all, at
+// least 1.25 x `cap`; the spare room stops at `limit` unless that is 0.
+// Never more than max(need, limit) when limit > 0, never below need.
+size_t ws_capacity(size_t cap, size_t need, size_t limit);
+
 #endif // WS_CORE_H

@@ -16,7 +16,19 @@ import struct
 _RESERVED_OPCODES = (3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF)
 
 
-def mask(buf, key, offset=0):
+def _span(n, start, end):
+    end = n if end is None else end
+    if not 0 <= start <= end <= n:
+        raise ValueError('start/end out of range')
+    return end
+
+
+def _bytes(buf, start, end):
+    view = memoryview(buf).cast('B')
+    return view[start:_span(len(view), start, end)]
+
+
+def mask(buf, key, offset=0, start=0, end=None):
     view = memoryview(buf)
     if view.readonly:
         raise TypeError('buffer is read-only')
@@ -25,6 +37,7 @@ def mask(buf, key, offset=0):
         raise ValueError('key must be 4 bytes')
     if not 0 <= offset <= 3:
         raise ValueError('offset must be 0-3')
+    view = _bytes(buf, start, end)
     n = len(view)
     stream = (key * (n // 4 + 2))[offset:offset + n]
     value = int.from_bytes(view, 'big') ^ int.from_bytes(stream, 'big')
@@ -43,16 +56,23 @@ def _check(fin, opcode, length):
         raise ValueError('length too large')
 
 
-def parse_header(buf):
-    data = bytes(buf)
-    if len(data) < 2:
+def parse_header(buf, start=0, end=None):
+    # A rule is reported as soon as the bytes present break it: the first
+    # byte alone can show a reserved bit, a reserved opcode or a fragmented
+    # control frame; the second a control frame's length over 125.
+    data = bytes(_bytes(buf, start, end))
+    if not data:
         return None
-    fin = bool(data[0] & 0x80)
     if data[0] & 0x70:
         raise ValueError('reserved bit set')
+    fin = bool(data[0] & 0x80)
     opcode = data[0] & 0x0F
+    _check(fin, opcode, 0)
+    if len(data) < 2:
+        return None
     masked = bool(data[1] & 0x80)
     length = data[1] & 0x7F
+    _check(fin, opcode, length)
     size = 2
     if length == 126:
         size = 4
@@ -72,14 +92,26 @@ def parse_header(buf):
     return (fin, opcode, masked, length, size)
 
 
+def header(buf, start=0, end=None):
+    fields = parse_header(buf, start, end)
+    if fields is None:
+        return 0
+    fin, opcode, masked, length, size = fields
+    return length * 1024 + masked * 512 + fin * 256 + size * 16 + opcode
+
+
 def build_header(buf, opcode, length, fin=True, key=None):
+    # Checked in the documented order: opcode and length ranges, the key,
+    # the RFC's rules, then the room in the buffer.
     view = memoryview(buf)
     if view.readonly:
         raise TypeError('buffer is read-only')
-    if len(view) < 14:
-        raise ValueError('buffer too small')
-    if not 0 <= opcode <= 15 or length < 0:
+    if not 0 <= opcode <= 15 or length < 0 or length >> 64:
         raise ValueError('bad opcode or length')
+    if key is not None:
+        key = bytes(key)
+        if len(key) != 4:
+            raise ValueError('key must be 4 bytes')
     _check(fin, opcode, length)
     first = (0x80 if fin else 0) | opcode
     bit = 0x80 if key is not None else 0
@@ -90,10 +122,10 @@ def build_header(buf, opcode, length, fin=True, key=None):
     else:
         header = struct.pack('!BBQ', first, bit | 127, length)
     if key is not None:
-        key = bytes(key)
-        if len(key) != 4:
-            raise ValueError('key must be 4 bytes')
         header += key
+    view = view.cast('B')
+    if len(view) < len(header):
+        raise ValueError('buffer too small')
     view[:len(header)] = header
     return len(header)
 
@@ -117,13 +149,15 @@ def _valid_prefixes():
     return _prefixes
 
 
-def utf8_validate(buf, state=0):
+def utf8_validate(buf, state=0, start=0, end=None):
     # The state is the pending tail of an incomplete code point, as an int
     # (with a leading 1 byte so that it is positive).
+    if state < 0:
+        raise ValueError('invalid state')
     pending = state.to_bytes(4, 'big').lstrip(b'\0')[1:] if state else b''
     decoder = codecs.getincrementaldecoder('utf-8')()
     try:
-        decoder.decode(pending + bytes(buf), False)
+        decoder.decode(pending + bytes(_bytes(buf, start, end)), False)
     except UnicodeDecodeError:
         return -1
     tail = decoder.getstate()[0]
@@ -132,3 +166,74 @@ def utf8_validate(buf, state=0):
     if tail not in _valid_prefixes():
         return -1
     return int.from_bytes(b'\1' + tail, 'big')
+
+
+def _text(data):
+    try:
+        return codecs.decode(bytes(data), 'utf-8')
+    except UnicodeDecodeError:
+        raise ValueError('invalid utf-8')
+
+
+def copy(buf, start=0, end=None, type=bytes):
+    data = bytes(_bytes(buf, start, end))
+    if type is str:
+        return _text(data)
+    if type is bytes or type is bytearray:
+        return type(data)
+    raise TypeError('bad type')
+
+
+class Payload(bytearray):
+    """A bytearray that validates as CPython decodes: all at once."""
+
+    def __init__(self, size):
+        if size < 0:
+            raise ValueError('negative size')
+        super().__init__(size)
+        self.checked = 0
+        self.bad = False
+        self.taken = False
+
+    def _live(self):
+        if self.taken:
+            raise ValueError('taken')
+
+    def view(self, start=0, end=None):
+        self._live()
+        return memoryview(self)[start:_span(len(self), start, end)]
+
+    def grow(self, size, limit=0):
+        self._live()
+        if size < len(self) or limit < 0:
+            raise ValueError('cannot grow')
+        self.extend(bytes(size - len(self)))
+
+    def append(self, buf, start=0, end=None, limit=0):
+        self._live()
+        if limit < 0:
+            raise ValueError('negative limit')
+        self.extend(bytes(_bytes(buf, start, end)))
+
+    def utf8_validate(self, end=None):
+        self._live()
+        end = _span(len(self), self.checked, end)
+        self.checked = end
+        # The verdict on everything up to `end`, as CPython reads it.
+        state = utf8_validate(self, 0, 0, end)
+        self.bad = self.bad or state < 0
+        return -1 if self.bad else state
+
+    def take(self, type=bytes):
+        self._live()
+        if type is str:
+            if self.bad:
+                raise ValueError('invalid utf-8')
+            data = _text(self)
+        elif type is bytes or type is bytearray:
+            data = type(self)
+        else:
+            raise TypeError('bad type')
+        self[:] = b''
+        self.taken = True
+        return data
