@@ -24,7 +24,7 @@ import pytest
 import yaml
 from esp_idf_defs import partitions as idfpart
 
-from conftest import ROOT
+from conftest import FROZEN_MICRODOT, ROOT
 
 BOARD = os.path.join(ROOT, 'firmware', 'boards', 'ESP32_CAM')
 MPY_DIR = os.environ.get('MICROPY_DIR',
@@ -313,6 +313,19 @@ def test_sdkconfig_chain_sets_what_the_board_needs(sdkconfig_chain):
     # The PSRAM pins the config names are the ones pins.csv must not expose.
     assert {int(config['CONFIG_D0WD_PSRAM_CS_IO']),
             int(config['CONFIG_D0WD_PSRAM_CLK_IO'])} == PSRAM
+
+
+def test_connection_cap_is_derived_from_the_socket_count(sdkconfig_chain):
+    # sdkconfig.board's arithmetic: lwIP's sockets are the server's
+    # connections, its listening socket, one to refuse a connection with
+    # 503, and 4 for the application.
+    import microdot
+    if FROZEN_MICRODOT not in microdot.__path__:
+        microdot.__path__.insert(0, FROZEN_MICRODOT)
+    from microdot.server import Microdot
+    sockets = int(merged(sdkconfig_chain)['CONFIG_LWIP_MAX_SOCKETS'])
+    assert Microdot.max_connections + 1 + 1 + 4 == sockets
+    assert sockets <= 16   # ESP-IDF 5.2-5.4's Kconfig range for it
 
 
 # --- mpconfigboard.h, through the C preprocessor -----------------------------
