@@ -176,14 +176,16 @@ def test_canonical_keys_are_accepted(srv):
 
 def test_protocol_error_close_is_bounded_by_close_timeout(srv_stuck):
     # /stall: a task's 256 KiB send is stuck (the client reads nothing) when
-    # the client breaks the protocol. The Close frame waits behind that
-    # send; the client starts reading 0.9 s later, so it goes out then, and
-    # the client never answers it. The whole close takes close_timeout (1 s
-    # here), not the 1 s for the Close to go out plus 1 s for the answer.
+    # the client breaks the protocol, keeping the stream in sync (an
+    # unmasked frame: the server then waits for the client's Close). The
+    # Close frame waits behind that send; the client starts reading 0.9 s
+    # later, so it goes out then, and the client never answers it. The
+    # whole close takes close_timeout (1 s here), not the 1 s for the Close
+    # to go out plus 1 s for the answer.
     s, _ = raw_upgrade(srv_stuck.port, '/stall?size=262144')
     time.sleep(0.3)
     t0 = time.monotonic()
-    s.sendall(frame(3, b''))   # a reserved opcode: 1002
+    s.sendall(frame(TEXT, b'x', mask=False))   # 1002
     time.sleep(0.9)
     data = read_to_eof(s, b'')
     seconds = time.monotonic() - t0
