@@ -454,8 +454,8 @@ class WebSocket:
         """Close the websocket connection.
 
         Sends a Close frame with status 1000, marks the connection as
-        closed, and waits for the client's Close frame (unless another task
-        is receiving, which then gets it), all within
+        closed, and waits for the client's Close frame (when another task
+        is receiving, until that task has got it), all within
         :attr:`close_timeout`. Does nothing if the connection is already
         closed.
         """
