@@ -138,15 +138,21 @@ def _small_send_buffer(stream):
     sock.setsockopt(1, 7, 16384)
 
 
-@app.get('/idle')
-@with_websocket
-async def idle(request, ws):
+async def idle_echo(ws):
+    """Echo, each receive() under a 0.1 s wait_for() (the idle-timeout
+    idiom); until the connection ends."""
     while True:
         try:
             msg = await asyncio.wait_for(ws.receive(), 0.1)
         except asyncio.TimeoutError:
             continue
         await ws.send(msg)
+
+
+@app.get('/idle')
+@with_websocket
+async def idle(request, ws):
+    await idle_echo(ws)
 
 
 @app.get('/cancel-send')
@@ -255,12 +261,7 @@ async def stuck_idle(request, ws):
             pass
     task = asyncio.create_task(sender())
     try:
-        while True:
-            try:
-                msg = await asyncio.wait_for(ws.receive(), 0.1)
-            except asyncio.TimeoutError:
-                continue
-            await ws.send(msg)
+        await idle_echo(ws)
     except WebSocketError:
         pass
     await task
