@@ -6,6 +6,12 @@ set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$REPO_ROOT/build}
 
+# The ESP32 cache folder (toolchain, SDK, bundle): outside every clone, shared
+# by the clones on this machine.
+esp32_sdk_cache() {
+    printf '%s\n' "${ESP32_SDK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ws-firmware/esp32}"
+}
+
 say() { printf '%s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 

@@ -746,9 +746,14 @@ def make(*args, env):
 
 def _env_without(*names):
     env = dict(os.environ)
-    for name in names + ('MAKEFLAGS', 'MFLAGS', 'MAKELEVEL'):
+    for name in names + ('MAKEFLAGS', 'MFLAGS', 'MAKELEVEL', 'ESP32_SDK'):
         env.pop(name, None)
     return env
+
+
+def _env_without_esp_idf(cache):
+    """No ESP-IDF, no ESP32 SDK given, an empty ESP32 SDK cache."""
+    return dict(_env_without('IDF_PATH'), ESP32_SDK_CACHE=str(cache))
 
 
 def esptool_line(output):
@@ -810,9 +815,10 @@ def test_port_targets_without_port_fail_clearly(goal):
     assert 'make {} PORT=/dev/ttyUSB0'.format(goal) in r.stderr
 
 
-def test_make_firmware_without_idf_fails_with_guidance():
+def test_make_firmware_without_idf_fails_with_guidance(tmp_path):
     before = sorted(glob.glob(os.path.join(ROOT, 'build', 'esp32', '*.bin')))
-    r = make('firmware', env=_env_without('IDF_PATH'))
+    # No ESP32 SDK either: neither given nor in an (empty) cache.
+    r = make('firmware', env=_env_without_esp_idf(tmp_path))
     assert r.returncode != 0
     assert 'IDF_PATH is not set' in r.stderr
     assert 'export.sh' in r.stderr and 'v5.2.2' in r.stderr
@@ -841,15 +847,31 @@ def test_make_firmware_reports_every_missing_prerequisite(tmp_path):
     assert '3 prerequisite(s) missing' in err
 
 
-def test_debian_tree_is_refused_for_the_esp32_build():
+def test_debian_tree_is_refused_for_the_esp32_build(tmp_path):
     # Debian's source package (the fallback of `make micropython`) has no
     # git metadata, so no submodules: the ESP32 build needs a checkout.
     if os.path.isdir(os.path.join(MPY_DIR, '.git')):
         pytest.skip('{} is a git checkout'.format(MPY_DIR))
     r = make('firmware', 'MICROPY_DIR=' + MPY_DIR,
-             env=_env_without('IDF_PATH'))
+             env=_env_without_esp_idf(tmp_path))
     assert r.returncode != 0
     assert 'MICROPY_DIR={} is not a git checkout'.format(MPY_DIR) in r.stderr
+
+
+def test_make_firmware_with_an_incomplete_esp32_sdk(tmp_path):
+    sdk = tmp_path / 'esp32-sdk'
+    (sdk / 'esp-idf').mkdir(parents=True)
+    (sdk / 'env.sh').write_text('')
+    before = sorted(glob.glob(os.path.join(ROOT, 'build', 'esp32', '*.bin')))
+    r = make('firmware', 'ESP32_SDK=' + str(sdk),
+             env=_env_without_esp_idf(tmp_path / 'cache'))
+    assert r.returncode != 0
+    assert 'ESP32_SDK={} is not a complete ESP32 SDK (no setup-python.sh)' \
+        .format(sdk) in r.stderr
+    assert 'docs/topics/esp32-sdk.rst' in r.stderr
+    assert 'nothing was built' in r.stderr
+    assert sorted(glob.glob(os.path.join(ROOT, 'build', 'esp32',
+                                         '*.bin'))) == before
 
 
 # --- the CI recipe -----------------------------------------------------------
