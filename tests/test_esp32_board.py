@@ -814,6 +814,17 @@ def test_make_firmware_with_an_incomplete_esp32_sdk(tmp_path):
                                          '*.bin'))) == before
 
 
+def test_ci_step_without_an_sdk_is_one_skipped_line(tmp_path):
+    env = dict(os.environ, ESP32_SDK_CACHE=str(tmp_path))
+    for name in ('ESP32_SDK', 'ESP32_SDK_BUNDLE'):
+        env.pop(name, None)
+    r = subprocess.run([os.path.join(ROOT, 'ci', 'esp32-image.sh')],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = (r.stdout + r.stderr).strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('SKIPPED: ESP32 image')
+
+
 # --- the CI recipe -----------------------------------------------------------
 
 def test_workflow_builds_the_pinned_versions():
