@@ -50,7 +50,7 @@ help:
 	@echo "  microdot     unpack upstream Microdot $(MICRODOT_VERSION) from PyPI into build/microdot"
 	@echo "  venv         build/venv with the pinned host tools (requirements.txt)"
 	@echo "  mpy-cross    build/mpy-cross/mpy-cross"
-	@echo "  firmware     build/esp32/firmware.bin for the ESP32-CAM (IDF_PATH=, MICROPY_DIR= git checkout, CAMERA_API_DIR=)"
+	@echo "  firmware     build/esp32/firmware.bin for the ESP32-CAM (ESP32_SDK= or IDF_PATH=, MICROPY_DIR=, CAMERA_API_DIR=)"
 	@echo "  deploy       write it to a board: make deploy PORT=/dev/ttyUSB0 (BAUD=$(BAUD), ESP32_FIRMWARE=)"
 	@echo "  erase        erase a board's whole flash (PORT=)"
 	@echo "  repl         MicroPython REPL of a board over mpremote (PORT=)"
@@ -118,6 +118,11 @@ run: unix
 # mpremote.
 CAMERA_API_DIR ?=
 ESP32_FIRMWARE ?= $(BUILD)/esp32/firmware.bin
+# An ESP32 SDK folder (an unpacked SDK bundle: docs/topics/esp32-sdk.rst);
+# without it and IDF_PATH, the cache's SDK when there is one. ESP32_JOBS=
+# limits the compile jobs of an SDK build.
+ESP32_SDK ?=
+ESP32_JOBS ?=
 PORT ?=
 BAUD ?= 460800
 ESPTOOL = $(PYTHON) -m esptool --chip esp32 --port $(PORT) --baud $(BAUD)
@@ -131,7 +136,8 @@ endif
 
 firmware:
 	@MICROPY_DIR=$(MICROPY_DIR) MICROPY_VERSION=$(MICROPY_VERSION) \
-	  CAMERA_API_DIR=$(CAMERA_API_DIR) ci/esp32-firmware.sh
+	  CAMERA_API_DIR=$(CAMERA_API_DIR) ESP32_SDK=$(ESP32_SDK) ESP32_JOBS=$(ESP32_JOBS) \
+	  ci/esp32-firmware.sh
 
 deploy: venv
 	@test -f $(ESP32_FIRMWARE) || \

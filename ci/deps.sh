@@ -16,7 +16,7 @@ packages_for() {
         fuzz)    echo clang libclang-rt-dev ;;
         format)  echo uncrustify ;;
         browser) echo chromium ;;
-        esp32)   echo build-essential cmake git ;;
+        esp32)   echo build-essential cmake git ninja-build ;;
         all)     for g in unix fetch qemu xtensa fuzz format browser esp32; do packages_for $g; done ;;
         *)       die "unknown package group '$1' (unix fetch qemu xtensa fuzz format browser esp32 all)" ;;
     esac

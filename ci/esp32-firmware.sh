@@ -3,10 +3,17 @@
 #
 #   ci/esp32-firmware.sh          settings come from the environment:
 #
-#   IDF_PATH         ESP-IDF v5.2.x-v5.4.x; its export.sh is sourced when
-#                    idf.py is not on PATH
+#   ESP32_SDK        an ESP32 SDK folder (an unpacked SDK bundle, or the one
+#                    in the cache): its toolchain, ESP-IDF and MicroPython,
+#                    nothing installed (docs/topics/esp32-sdk.rst);
+#                    without ESP32_SDK and IDF_PATH, the cache's SDK
+#                    ($ESP32_SDK_CACHE/sdk) is used when it is complete
+#   IDF_PATH         or ESP-IDF v5.2.x-v5.4.x installed by its install.sh;
+#                    its export.sh is sourced when idf.py is not on PATH
+#   ESP32_JOBS       with an SDK: parallel compile jobs (ninja's default)
 #   MICROPY_DIR      MicroPython v$MICROPY_VERSION, a git checkout (the ESP32
-#                    build needs submodules; missing ones are initialised)
+#                    build needs submodules; missing ones are initialised);
+#                    with an SDK and the default MICROPY_DIR, the SDK's
 #   MICROPY_VERSION  the pinned version
 #   CAMERA_API_DIR   optional: a micropython-camera-API checkout to build in
 #
@@ -21,6 +28,7 @@ source "$(dirname "$0")/lib.sh"
 
 : "${MICROPY_VERSION:?}" "${MICROPY_DIR:?}"
 IDF_PATH=${IDF_PATH:-}
+ESP32_SDK=${ESP32_SDK:-}
 CAMERA_API_DIR=${CAMERA_API_DIR:-}
 MAKE=${MAKE:-make}
 
@@ -112,7 +120,36 @@ check_camera() {
     fi
 }
 
-check_idf
+# --- an ESP32 SDK ------------------------------------------------------------------
+sdk_help="unpack an ESP32 SDK bundle anywhere and pass ESP32_SDK=<its esp32-sdk folder> (docs/topics/esp32-sdk.rst)"
+check_sdk() {
+    local f
+    for f in env.sh setup-python.sh MANIFEST.txt sdkconfig.sdk esp-idf/tools/idf.py \
+        micropython/py/mpconfig.h xtensa-esp32-elf/esp/bin/xtensa-esp32-elf-gcc; do
+        if [ ! -e "$ESP32_SDK/$f" ]; then
+            problem "ESP32_SDK=$ESP32_SDK is not a complete ESP32 SDK (no $f); $sdk_help"
+            return 1
+        fi
+    done
+}
+cache_sdk=$(esp32_sdk_cache)/sdk
+if [ -z "$ESP32_SDK" ] && [ -z "$IDF_PATH" ] && [ -f "$cache_sdk/MANIFEST.txt" ] &&
+    [ -x "$cache_sdk/xtensa-esp32-elf/esp/bin/xtensa-esp32-elf-gcc" ]; then
+    ESP32_SDK=$cache_sdk
+fi
+if [ -n "$ESP32_SDK" ]; then
+    if check_sdk; then
+        ESP32_SDK=$(cd "$ESP32_SDK" && pwd)
+        say "ESP32 SDK: $ESP32_SDK"
+        IDF_PATH=$ESP32_SDK/esp-idf
+        [ "$MICROPY_DIR" = "$default_micropy_dir" ] && MICROPY_DIR=$ESP32_SDK/micropython
+    fi
+fi
+
+# An SDK's ESP-IDF is checked like any other (once the SDK itself is).
+if [ -z "$ESP32_SDK" ] || [ ${#problems[@]} -eq 0 ]; then
+    check_idf
+fi
 check_micropython
 check_camera
 if [ ${#problems[@]} -gt 0 ]; then
@@ -124,14 +161,21 @@ fi
 
 # --- sources and host tools (through the Makefile) ------------------------------
 # MICROPY_DIR reaches the sub-make through MAKEFLAGS when the user gave it.
-"$MAKE" -C "$REPO_ROOT" --no-print-directory micropython mpy-cross microdot
+# With an SDK, its MicroPython: nothing is fetched but Microdot from PyPI.
+"$MAKE" -C "$REPO_ROOT" --no-print-directory micropython mpy-cross microdot \
+    ${ESP32_SDK:+MICROPY_DIR="$MICROPY_DIR"}
 check_micropython
 if [ ${#problems[@]} -gt 0 ]; then
     die "${problems[0]}"
 fi
 
 # --- ESP-IDF environment ----------------------------------------------------------
-if ! command -v idf.py >/dev/null 2>&1; then
+if [ -n "$ESP32_SDK" ]; then
+    "$ESP32_SDK/setup-python.sh"
+    # shellcheck disable=SC1091
+    . "$ESP32_SDK/env.sh"
+    export ESP32_JOBS=${ESP32_JOBS:-}
+elif ! command -v idf.py >/dev/null 2>&1; then
     say "sourcing $IDF_PATH/export.sh"
     # shellcheck disable=SC1091
     . "$IDF_PATH/export.sh" >/dev/null ||
@@ -159,6 +203,24 @@ else
     idf_build=$out_dir/idf
     suffix=
     camera_api_dir=
+fi
+# A build folder belongs to one ESP-IDF and toolchain (its CMake cache names
+# them): built before with another, it is started afresh.
+origin="IDF_PATH=$IDF_PATH ESP32_SDK=$ESP32_SDK MICROPY_DIR=$MICROPY_DIR"
+if [ -d "$idf_build" ] && [ "$(cat "$idf_build/.built-with" 2>/dev/null)" != "$origin" ]; then
+    say "$idf_build was built with another ESP-IDF or MicroPython: starting it afresh"
+    rm -rf "$idf_build"
+fi
+mkdir -p "$idf_build"
+echo "$origin" >"$idf_build/.built-with"
+# The SDK's own settings (sdkconfig.sdk: what its toolchain and Mbed TLS
+# need), read by ESP-IDF right after the board's defaults; a change to them
+# regenerates the configuration.
+if [ -n "$ESP32_SDK" ]; then
+    if ! cmp -s "$ESP32_SDK/sdkconfig.sdk" "$idf_build/sdkconfig.combined.esp32"; then
+        cp "$ESP32_SDK/sdkconfig.sdk" "$idf_build/sdkconfig.combined.esp32"
+        rm -f "$idf_build/sdkconfig"
+    fi
 fi
 # Always passed, empty without a camera, so a cached value cannot linger.
 export IDFPY_FLAGS="-D MICROPY_CAMERA_API_DIR=$camera_api_dir"

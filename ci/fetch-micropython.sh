@@ -53,59 +53,18 @@ fetch_git() {
 }
 
 # --- 2. Debian source package -----------------------------------------------
-# First archive mirror in this machine's apt sources: a deb822 stanza or a
-# one-line entry whose suite is a release (not -security/-updates/...).
-debian_mirror() {
-    local f
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [ -f "$f" ] || continue
-        awk 'BEGIN { RS = ""; FS = "\n" }
-             {
-               uri = ""; suites = ""; types = ""
-               for (i = 1; i <= NF; i++) {
-                 if ($i ~ /^URIs:/)   { sub(/^URIs:[ \t]*/, "", $i);   uri = $i }
-                 if ($i ~ /^Suites:/) { sub(/^Suites:[ \t]*/, "", $i); suites = $i }
-                 if ($i ~ /^Types:/)  { types = $i }
-               }
-               split(uri, u, /[ \t]+/)
-               if (types ~ /deb/ && suites ~ /(^|[ \t])[a-z]+([ \t]|$)/ && u[1] !~ /security/) {
-                 print u[1]; exit
-               }
-             }' "$f"
-    done
-    if [ -f /etc/apt/sources.list ]; then
-        awk '$1 == "deb" {
-               i = 2; if ($2 ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
-               if ($(i + 1) !~ /-/ && $i !~ /security/) { print $i; exit }
-             }' /etc/apt/sources.list
-    fi
-}
-
 fetch_debian() {
     command -v apt-get >/dev/null || return 1
     command -v dpkg-source >/dev/null || "$REPO_ROOT/ci/deps.sh" fetch || return 1
-    local mirror
-    mirror=$(debian_mirror | head -n 1)
-    [ -n "$mirror" ] || { say "no Debian mirror found in /etc/apt sources"; return 1; }
     say "fetching Debian source package micropython $version ($debian_suite)"
 
     local apt="$BUILD_DIR/apt"
-    rm -rf "$apt"
-    mkdir -p "$apt/lists/partial" "$apt/parts" "$apt/cache/archives/partial" "$apt/src"
-    echo "deb-src $mirror $debian_suite main" > "$apt/sources.list"
-    local opts=(
-        -o "Dir::Etc::SourceList=$apt/sources.list"
-        -o "Dir::Etc::SourceParts=$apt/parts"
-        -o "Dir::State::Lists=$apt/lists"
-        -o "Dir::Cache=$apt/cache"
-        -o "APT::Sandbox::User=root"
-        -qq
-    )
-    apt-get "${opts[@]}" update >/dev/null || return 1
+    apt_private "$apt" "$debian_suite" || return 1
+    mkdir -p "$apt/src"
     # Whatever Debian revision of the release the suite has (1.25.0+ds-1
     # today; a point release may bring +ds-2): the version is checked below.
     (cd "$apt/src" &&
-        apt-get "${opts[@]}" source --download-only \
+        apt-get "${APT_OPTS[@]}" source --download-only \
             "micropython/$debian_suite" >/dev/null) || return 1
     local dsc
     dsc=$(ls "$apt/src"/micropython_"$version"+*.dsc 2>/dev/null | head -n 1)
