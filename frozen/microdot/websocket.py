@@ -636,8 +636,16 @@ class WebSocket:
     def _wait(self):
         """Wait for data from the client: return the awaitable that reads
         it into the read target, and gives the byte count (0: the end of
-        the stream; None: woken with nothing to read)."""
+        the stream; None: nothing read).
+
+        After _BURST reads in a row straight from the socket, which may
+        well have more, this is only a pass to the other tasks
+        (``asyncio.sleep(0)``, which allocates nothing on MicroPython).
+        """
+        burst = self._burst
         self._burst = 0
+        if burst >= _BURST and self._sock is not None:
+            return asyncio.sleep(0)
         if self._sock is None:
             self._sock = self._direct()
         reader = self._reader
@@ -847,6 +855,12 @@ class WebSocket:
         """Read and drop data up to the client's Close frame.
 
         :param skip: bytes from ``_pos`` to the end of the current frame.
+
+        What the socket has is read at once, as :meth:`receive` does: a
+        message refused for its size is drained, megabytes of it perhaps,
+        without leaving garbage behind each read (which would scatter the
+        objects alive across the heap, and leave no room for a large
+        message on another connection).
         """
         # The rest of a large payload a cancelled receive() was reading
         # comes into the receive buffer now, to be dropped.
@@ -854,22 +868,23 @@ class WebSocket:
         self._left = self._h = 0
         self._msg = None
         while True:
-            while skip:
+            if skip:
                 have = self._end - self._pos
-                if not have:
-                    await self._read()
-                    continue
                 if have > skip:
                     have = skip
                 self._pos += have
                 skip -= have
-            h = _header(self._rbuf, self._pos, self._end)
-            if not h:
-                await self._read()
-            elif h & 15 == 8:
-                return
+                if not skip:
+                    continue
             else:
-                skip = (h >> 4 & 15) + (h >> 10)
+                h = _header(self._rbuf, self._pos, self._end)
+                if h & 15 == 8:
+                    return
+                if h:
+                    skip = (h >> 4 & 15) + (h >> 10)
+                    continue
+            if not self._read_now():
+                await self._read()
 
     # Sending
 
