@@ -614,8 +614,8 @@ class WebSocket:
         """Read what the socket has, without waiting; the byte count.
 
         ``0`` when it has nothing, and after _BURST reads and small sends
-        without yielding: then the task waits in :meth:`_read` once, which
-        lets the other tasks run.
+        without yielding: then :meth:`_wait` lets the other tasks run
+        first.
         """
         sock = self._sock
         if sock is None or self._burst >= _BURST:
@@ -676,14 +676,6 @@ class WebSocket:
             self._got(n)
         except _Fail as exc:
             self._failed = exc.args   # for receive() to act on
-
-    async def _read(self):
-        """Wait for data from the client and read it."""
-        try:
-            n = await self._wait()
-        except OSError:
-            n = 0
-        self._took(n)
 
     def _direct(self):
         """The socket of MicroPython's stream, if the reader reads it
@@ -858,9 +850,9 @@ class WebSocket:
 
         What the socket has is read at once, as :meth:`receive` does: a
         message refused for its size is drained, megabytes of it perhaps,
-        without leaving garbage behind each read (which would scatter the
-        objects alive across the heap, and leave no room for a large
-        message on another connection).
+        with no garbage left behind (garbage piling up moves every new
+        object up the heap, where the ones that stay split the free memory
+        a large message on another connection needs).
         """
         # The rest of a large payload a cancelled receive() was reading
         # comes into the receive buffer now, to be dropped.
@@ -884,7 +876,11 @@ class WebSocket:
                     skip = (h >> 4 & 15) + (h >> 10)
                     continue
             if not self._read_now():
-                await self._read()
+                try:
+                    n = await self._wait()
+                except OSError:
+                    n = 0
+                self._took(n)
 
     # Sending
 
