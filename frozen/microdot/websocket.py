@@ -341,16 +341,7 @@ class WebSocket:
                 if buf is None:
                     await writer.drain()
                 elif not hasattr(writer, 'out_buf'):
-                    # Not MicroPython's asyncio stream: one write per frame.
-                    scratch = _scratch
-                    hlen = _build_header(scratch, opcode, len(buf))
-                    await writer.awrite(bytes(scratch[:hlen]) + buf)
-                    # CPython's drain() does not yield while its buffer has
-                    # room: a tight send loop would starve the other tasks.
-                    self._burst += 1
-                    if self._burst >= _BURST:
-                        self._burst = 0
-                        await asyncio.sleep(0)
+                    await self._write_stream(buf, opcode)
                 elif len(buf) <= _SMALL:
                     # Stream.drain() yields to the scheduler even when the
                     # socket took everything; do that only every _BURST
@@ -401,6 +392,18 @@ class WebSocket:
                 self._idle.set()
                 self._idle = None
 
+    async def _write_stream(self, buf, opcode):
+        """Write a frame to a stream that is not MicroPython's (CPython's,
+        Microdot's test client's): in one write."""
+        hlen = _build_header(_scratch, opcode, len(buf))
+        await self._writer.awrite(bytes(_scratch[:hlen]) + buf)
+        # CPython's drain() does not yield while its buffer has room: a
+        # tight send loop would starve the other tasks.
+        self._burst += 1
+        if self._burst >= _BURST:
+            self._burst = 0
+            await asyncio.sleep(0)
+
     def _write_small(self, buf, opcode):
         """Write a frame of up to _SMALL bytes to MicroPython's stream in
         one write, copied behind its header into a scratch buffer shared
@@ -432,12 +435,17 @@ class WebSocket:
         """
         await self._close(1000)
 
-    # Receiving, the frame layer: frames from the bytes read. A frame's
-    # header is parsed and checked once (and kept in _h); a frame that fits
-    # the receive buffer is acted on once it is all there, and a larger
-    # one's payload is read straight into the message's Payload, unmasked
-    # and validated as it arrives. Nothing is consumed before it is used,
-    # so a cancelled receive() loses nothing.
+    # Receiving. receive() takes messages from _next(), which runs the
+    # frame layer (_frame(): frames from the bytes read) into the message
+    # layer (_admit() and _message(): messages from data frames) on what
+    # is buffered and what the socket has at once, as plain functions;
+    # for the rest, it awaits _frame_io(): a wait for bytes, a control
+    # frame to answer, a violation to fail the connection for. A frame's
+    # header is parsed and checked once (and kept in _h); a frame that
+    # fits the receive buffer is acted on once it is all there, and a
+    # larger one's payload is read straight into the message's Payload,
+    # unmasked and validated as it arrives. Nothing is consumed before it
+    # is used, so a cancelled receive() loses nothing.
 
     def _next(self):
         """The next message, if the bytes buffered (and those the socket
@@ -575,8 +583,8 @@ class WebSocket:
         self._pos = self._end = 0
         self._got(n)
 
-    # Receiving, the I/O: reads go into the receive buffer's free end, or
-    # into the rest of the large payload being read.
+    # Receiving, the reads: into the receive buffer's free end, or into
+    # the rest of the large payload being read.
 
     def _target(self):
         """The memoryview the next read goes into.
