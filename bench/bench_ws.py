@@ -12,6 +12,16 @@ firmware as specified (binary messages returned as ``bytes``), the same with
 ``WebSocket.binary_type = bytearray`` (no copy of received payloads), and
 upstream. Rounds alternate between the servers; each keeps its best.
 
+Memory, per message size, measured inside the firmware for each layer:
+"allocated" is how much ``gc.mem_alloc()`` grows per message echoed, with
+the collector off (tests/ws_app.py's ``/alloc`` route: ``receive()`` of
+frames the client sent in one go, then as many ``send()``), the garbage the
+collector must reclaim as well as the message; "heap" is the peak heap a
+message needs: the smallest ``-X heapsize`` on which ``examples/echo.py``
+echoes it three times on one connection, less the smallest for a 16-byte
+message (the firmware, the server and an idle connection), found by
+bisection on fresh servers to 4 KiB or 2%.
+
 Run with ``make bench`` or ``build/venv/bin/python bench/bench_ws.py``.
 """
 import json
@@ -29,6 +39,7 @@ FIRMWARE = os.environ.get('MICROPY_UNIX',
                           os.path.join(ROOT, 'build', 'unix', 'micropython'))
 UPSTREAM = os.path.join(ROOT, 'build', 'microdot', 'microdot')
 ECHO = os.path.join(ROOT, 'examples', 'echo.py')
+WS_APP = os.path.join(ROOT, 'tests', 'ws_app.py')
 
 # Both servers get the same heap, big enough for upstream to echo 1 MiB
 # (it fails on the default heap), and the same message limit.
@@ -47,6 +58,15 @@ CASES = [
     ('1 KiB', 1024, 16, 'msg/s'),
     ('64 KiB', 64 * 1024, 1, 'MB/s'),
     ('1 MiB', 1024 * 1024, 1, 'MB/s'),
+]
+
+
+# (label, payload size, messages counted by /alloc)
+MEMORY = [
+    ('16 B', 16, 1000),
+    ('1 KiB', 1024, 200),
+    ('64 KiB', 64 * 1024, 10),
+    ('1 MiB', 1024 * 1024, 3),
 ]
 
 
@@ -85,10 +105,11 @@ def layer_envs(tmp):
             dict(os.environ, MICROPYPATH=tmp + ':.frozen'))
 
 
-def start_server(env, args=(), heap=HEAP, max_message=MAX_MESSAGE):
+def start_server(env, args=(), heap=HEAP, max_message=MAX_MESSAGE,
+                 script=ECHO):
     port = free_port()
     proc = subprocess.Popen(
-        [FIRMWARE, '-X', 'heapsize=' + heap, ECHO, '--port', str(port),
+        [FIRMWARE, '-X', 'heapsize=' + heap, script, '--port', str(port),
          '--max-message', max_message] + list(args),
         env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
@@ -106,10 +127,10 @@ def start_server(env, args=(), heap=HEAP, max_message=MAX_MESSAGE):
         proc.returncode))
 
 
-def connect(port):
-    s = socket.create_connection(('127.0.0.1', port), timeout=30)
+def connect(port, path='/echo', timeout=30):
+    s = socket.create_connection(('127.0.0.1', port), timeout=timeout)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    s.sendall(b'GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n'
+    s.sendall(b'GET ' + path.encode() + b' HTTP/1.1\r\nHost: 127.0.0.1\r\n'
               b'Upgrade: websocket\r\nConnection: Upgrade\r\n'
               b'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n'
               b'Sec-WebSocket-Version: 13\r\n\r\n')
@@ -172,6 +193,100 @@ def _receive(s, buf, total):
     return got
 
 
+def pattern(size):
+    return bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+
+
+def allocated(env, args, size, n):
+    """Bytes ``gc.mem_alloc()`` grows by per message echoed (receive() and
+    send()), the collector off, on tests/ws_app.py's ``/alloc`` route."""
+    proc, port = start_server(env, args, heap='64M', script=WS_APP)
+    try:
+        frame = masked_frame(pattern(size))
+        reply = echoed_size(size)
+        buf = bytearray(1 << 20)
+        s = connect(port, '/alloc?n={}'.format(n))
+        try:
+            s.sendall(frame)   # the warm-up message
+            _receive(s, buf, reply)
+            s.sendall(frame * n)
+            _receive(s, buf, reply * n)
+            text = b''
+            while len(text) < 2 or len(text) < 2 + text[1]:   # "R S"
+                chunk = s.recv(256)
+                if not chunk:
+                    raise RuntimeError('connection closed by the server')
+                text += chunk
+            received, sent = text[2:2 + text[1]].split()
+            return (int(received) + int(sent)) / n
+        finally:
+            s.close()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def echoes(env, args, heap, size):
+    """True if examples/echo.py on a heap of ``heap`` bytes echoes a
+    ``size``-byte message three times on one connection."""
+    try:
+        proc, port = start_server(env, args, heap=str(heap))
+    except RuntimeError:
+        return False   # too small a heap to start in
+    try:
+        frame = masked_frame(pattern(size))
+        reply = echoed_size(size)
+        buf = bytearray(1 << 20)
+        s = connect(port, timeout=20)
+        try:
+            for _ in range(3):
+                s.sendall(frame)
+                _receive(s, buf, reply)
+            return True
+        finally:
+            s.close()
+    except (OSError, RuntimeError):
+        return False
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def smallest_heap(env, args, size, low=16 * 1024, high=None):
+    """The smallest heap (bytes, to 2% or 4 KiB) that echoes ``size``-byte
+    messages; None if 64 MiB does not."""
+    high = high or low + 4 * size + 256 * 1024
+    while not echoes(env, args, high, size):
+        low, high = high, high * 2
+        if high > 64 << 20:
+            return None
+    while high - low > max(4096, high // 50):
+        middle = (low + high) // 2 // 1024 * 1024
+        if echoes(env, args, middle, size):
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def memory(layers):
+    """{(layer, label): (allocated, heap)} for MEMORY."""
+    found = {}
+    for name, env, args in layers:
+        base = smallest_heap(env, args, 16)
+        for label, size, n in MEMORY:
+            try:
+                alloc = allocated(env, args, size, n)
+            except (OSError, RuntimeError):
+                alloc = None
+            heap = None
+            if base is not None:
+                heap = smallest_heap(env, args, size, low=base)
+            found[name, label] = (alloc, max(heap - base, 0)
+                                  if heap else None)
+    return found
+
+
 def rate(port, label, size, window, unit):
     try:
         r = run_case(port, size, window)
@@ -194,6 +309,8 @@ def main():
         ]
         for name, env, args in layers:
             servers.append(start_server(env, args))
+        # Memory first (each on servers of its own), then throughput.
+        mem = memory(layers)
         # Rounds alternate between the servers, so that a busy machine
         # slows them alike; each keeps its best round.
         best = {}
@@ -225,13 +342,36 @@ def main():
             isinstance(b, float) else '-'
         print('{:<10} {:>6} {:>14} {:>10} {:>13} {:>7}'.format(
             label, unit, *[_fmt(v) for v in values], ratio))
+    print()
+    print('Memory per message: allocated (collector off, bytes per message '
+          'echoed) and heap (peak need, bytes)')
+    print('{:<10} {:>16} {:>16} {:>16}'.format('message', *names))
+    for label, size, n in MEMORY:
+        print('{:<10} {:>16} {:>16} {:>16}'.format(label, *[
+            '{} / {}'.format(_bytes(mem[name, label][0]),
+                             _bytes(mem[name, label][1]))
+            for name in names]))
     # One machine-readable line for ci/bench.sh and bench/report.py.
     print('RESULT ' + json.dumps({
         'bench': 'ws', 'heap': HEAP, 'layers': names,
         'results': [dict(label=label, size=size, unit=unit, **{
             name: best[name, label] if isinstance(best[name, label], float)
             else None for name in names})
-            for label, size, window, unit in CASES]}))
+            for label, size, window, unit in CASES],
+        'memory': [dict(label=label, size=size, allocated={
+            name: mem[name, label][0] for name in names}, heap={
+            name: mem[name, label][1] for name in names})
+            for label, size, n in MEMORY]}))
+
+
+def _bytes(value):
+    if value is None:
+        return '-'
+    if value >= 1 << 20:
+        return '{:.2f} MiB'.format(value / (1 << 20))
+    if value >= 10 * 1024:
+        return '{:.0f} KiB'.format(value / 1024)
+    return '{:.0f} B'.format(value)
 
 
 def _fmt(value):

@@ -47,14 +47,39 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
+LABELS = {'bytearray': 'this firmware, binary_type=bytearray',
+          'upstream 2.7': 'upstream Microdot 2.7.0'}
+
+
 def plot(results, path):
-    panels = [k for k in ('ws', 'mask', 'autobahn') if k in results]
+    panels = [k for k in ('ws', 'memory', 'mask', 'autobahn')
+              if k in results or k == 'memory' and
+              results.get('ws', {}).get('memory')]
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2))
     if len(panels) == 1:
         axes = [axes]
     for ax, key in zip(axes, panels):
-        data = results[key]
-        if key == 'ws':
+        data = results['ws' if key == 'memory' else key]
+        if key == 'memory':
+            # Peak heap and bytes allocated per message, by size.
+            for layer, color in zip(data['layers'],
+                                    ('tab:blue', 'tab:orange', 'tab:green')):
+                for kind, style in (('heap', 'o-'), ('allocated', 'x--')):
+                    pts = [(r['size'], r[kind][layer])
+                           for r in data['memory'] if r[kind].get(layer)]
+                    ax.plot([p[0] for p in pts], [p[1] for p in pts], style,
+                            color=color, label='{}, {}'.format(
+                                LABELS.get(layer, layer),
+                                'peak heap' if kind == 'heap'
+                                else 'allocated'))
+            ax.set_title('Memory per message echoed (in the firmware)')
+            ax.set_ylabel('bytes')
+            ax.set_xscale('log', base=2)
+            ax.set_yscale('log')
+            ax.set_xlabel('message size (bytes)')
+            ax.legend(fontsize=6)
+            ax.grid(True, which='both', alpha=0.3)
+        elif key == 'ws':
             # Echo throughput in MB/s at every size (msg/s * size).
             rows = [r for r in data['results'] if 'rtt' not in r['label']]
             for layer, style in zip(data['layers'], ('o-', 's--', '^-')):
@@ -66,10 +91,7 @@ def plot(results, path):
                     xs.append(r['size'])
                     ys.append(v * r['size'] / 1e6 if r['unit'] == 'msg/s'
                               else v)
-                ax.plot(xs, ys, style, label={
-                    'bytearray': 'this firmware, binary_type=bytearray',
-                    'upstream 2.7': 'upstream Microdot 2.7.0'}.get(layer,
-                                                                   layer))
+                ax.plot(xs, ys, style, label=LABELS.get(layer, layer))
             ax.set_title('WebSocket echo (server side)')
             ax.set_ylabel('MB/s echoed')
         elif key == 'mask':
@@ -123,6 +145,16 @@ def table(results):
                 r['label'], r['unit'], fmt(a), fmt(b),
                 '{:.1f}x'.format(a / b) if a and b else '-'))
         lines.append('')
+    if ws and ws.get('memory'):
+        lines += ['| message | allocated: this firmware | upstream 2.7.0 '
+                  '| peak heap: this firmware | upstream 2.7.0 |',
+                  '| --- | ---: | ---: | ---: | ---: |']
+        for r in ws['memory']:
+            lines.append('| {} | {} | {} | {} | {} |'.format(
+                r['label'], nbytes(r['allocated'][ours]),
+                nbytes(r['allocated'][upstream]), nheap(r['heap'][ours]),
+                nheap(r['heap'][upstream])))
+        lines.append('')
     mask = results.get('mask')
     if mask:
         lines += ['| size | ws_mask MB/s | / generator | / copy | '
@@ -142,6 +174,22 @@ def table(results):
             lines.append('| {} | {} | {} |'.format(r['layer'], r['passed'],
                                                    r['failed']))
     return '\n'.join(lines)
+
+
+def nbytes(v):
+    """A byte count for the tables."""
+    if v is None:
+        return '-'
+    if v >= 1 << 20:
+        return '{:.2f} MiB'.format(v / (1 << 20))
+    if v >= 10 * 1024:
+        return '{:,.0f} KiB'.format(v / 1024)
+    return '{:,.0f} B'.format(v)
+
+
+def nheap(v):
+    """A peak heap: measured to 4 KiB (or 2%) by bisection."""
+    return '≤ 4 KiB' if v is not None and v <= 4096 else nbytes(v)
 
 
 def fmt(v):

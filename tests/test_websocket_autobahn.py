@@ -10,6 +10,11 @@ Which cases send fragmented messages is read from the case definitions
 themselves (kosoku's copies of Autobahn's case classes): each case is
 played against a recorder standing in for kosoku's protocol object, which
 notes every frame the case would send.
+
+A second pair of servers runs on a 4 MiB heap (the ESP32-CAM's PSRAM),
+two cases at a time: every case whose messages are 1 MiB or less must pass
+there too (with the fragmented ones refused by default), and the larger
+ones, more than such a heap can hold, end with 1009.
 """
 import glob
 import json
@@ -182,10 +187,30 @@ def reports(serve_module, tmp_path_factory):
                                   '--accept-fragments', *many,
                                   firmware_args=heap),
     }
+    return run_suite(servers, tmp_path_factory, '4')
+
+
+@pytest.fixture(scope='module')
+def reports_4m(serve_module, tmp_path_factory):
+    """As :func:`reports`, on 4 MiB heaps, two cases at a time."""
+    many = ('--max-connections', '64')
+    heap = ('-X', 'heapsize=4M')
+    servers = {
+        'default': serve_module(ECHO, '--max-message', '0', *many,
+                                firmware_args=heap),
+        'fragments': serve_module(ECHO, '--max-message', '0',
+                                  '--accept-fragments', *many,
+                                  firmware_args=heap),
+    }
+    return run_suite(servers, tmp_path_factory, '2')
+
+
+def run_suite(servers, tmp_path_factory, parallel):
     runs = {}
     for mode, server in servers.items():
         out = tmp_path_factory.mktemp(mode)
-        args = [KOSOKU, server.ws_url + '/echo', '-p', '4', '-o', str(out)]
+        args = [KOSOKU, server.ws_url + '/echo', '-p', parallel, '-o',
+                str(out)]
         for case in CASES:
             args += ['-i', case]
         runs[mode] = (out, subprocess.Popen(
@@ -203,6 +228,26 @@ def reports(serve_module, tmp_path_factory):
         results[mode] = cases
         assert servers[mode].alive(), servers[mode].output()
     return results
+
+
+@pytest.fixture(scope='module')
+def message_sizes():
+    """{case id: the size of its largest message} for cases 1-10, read
+    from the case definitions."""
+    from kosoku.cases import CASES as ALL
+    sizes = {}
+    for case_id, case_class in ALL.items():
+        if int(case_id.split('.')[0]) > 10:
+            continue
+        largest = size = 0
+        for opcode, fin, payload in frames_sent(case_class):
+            if opcode in (0, 1, 2):
+                # (payloads are str, bytes, or, once in 6.4.2, an int)
+                n = len(payload) if isinstance(payload, (str, bytes)) else 0
+                size = (size if opcode == 0 else 0) + n
+                largest = max(largest, size)
+        sizes[case_id] = largest
+    return sizes
 
 
 def verdicts(cases, ids):
@@ -263,3 +308,43 @@ def test_default_answers_fragmented_messages_as_specified(reports,
     expected = {i: (events, code, frame_counts(events), True, False)
                 for i, (events, code) in fragmented.items()}
     assert got == expected
+
+
+MIB = 1 << 20
+
+
+def test_4m_heap_accept_fragments_passes_every_case_to_1mib(
+        reports_4m, message_sizes):
+    cases = reports_4m['fragments']
+    small = {i for i in cases if message_sizes[i] <= MIB}
+    failed = {i: v for i, v in verdicts(cases, small).items()
+              if v[0] not in PASSED or v[1] not in PASSED}
+    assert failed == {}
+    print('\nautobahn, 4 MiB heap, -p 2, --accept-fragments: {} of the {} '
+          'cases of 1 MiB or less passed'.format(
+              len(small) - len(failed), len(small)))
+
+
+def test_4m_heap_default_passes_every_case_to_1mib(
+        reports_4m, message_sizes, needs_reassembly):
+    cases = reports_4m['default']
+    small = {i for i in cases if message_sizes[i] <= MIB} - needs_reassembly
+    failed = {i: v for i, v in verdicts(cases, small).items()
+              if v[0] not in PASSED or v[1] not in PASSED}
+    assert failed == {}
+    print('\nautobahn, 4 MiB heap, -p 2, default: {} of the {} cases of '
+          '1 MiB or less without fragments passed'.format(
+              len(small) - len(failed), len(small)))
+
+
+def test_4m_heap_larger_messages_end_with_1009(
+        reports_4m, message_sizes, needs_reassembly):
+    # 4 to 16 MiB: more than the heap holds; refused with 1009 (in
+    # default mode, a fragmented one with 1003 first).
+    for mode, cases in reports_4m.items():
+        big = {i for i in cases if message_sizes[i] > MIB}
+        if mode == 'default':
+            big -= needs_reassembly
+        assert len(big) >= 8, big
+        assert {i: cases[i]['remoteCloseCode'] for i in big} == \
+            {i: 1009 for i in big}, mode

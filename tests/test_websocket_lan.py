@@ -31,6 +31,7 @@ srv_any_origin = app_fixture('--origins', '*')
 srv_keepalive = app_fixture('--ping-interval', '1', '--ping-timeout', '1')
 srv_nolimit = app_fixture('--max-message', '0')
 srv_stuck = app_fixture('--close-timeout', '1')
+srv_patient = app_fixture('--close-timeout', '30')
 srv_frag = app_fixture('--accept-fragments', '--max-message', '1000')
 
 
@@ -263,3 +264,25 @@ def test_fragment_flood_is_bounded(serve):
         code, before, after))
     assert code == 1009
     assert after - before < 8192
+
+
+@pytest.mark.parametrize('fragments', [1, 3000], ids=['one', 'many'])
+def test_refused_message_drained_to_the_close_already_buffered(srv_patient,
+                                                               fragments):
+    # A fragmented message refused with 1003, its other fragments, then
+    # the client's Close, all in one write: the server must read through
+    # what it has buffered to that Close and end the connection with a
+    # FIN at once (RFC 6455 7.1.1), not wait for bytes that never come
+    # until close_timeout (30 s here) gives up. A drain that read again
+    # after each frame skipped, whatever it held, did just that.
+    c = RawClient(srv_patient.port)
+    data = frame(TEXT, b'refused', fin=False)
+    data += frame(CONT, b'x' * 64, fin=False) * fragments
+    c.send(data + frame(CONT, b'end') + frame(CLOSE, close_payload(1000)))
+    assert c.close_code() == 1003
+    c.sock.settimeout(10)
+    while True:
+        chunk = c.sock.recv(4096)   # ConnectionResetError: not a FIN
+        if not chunk:
+            break
+    c.close()

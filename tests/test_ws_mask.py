@@ -1676,6 +1676,42 @@ print('copy', gc.mem_alloc() - before)
                 assert int(delta) <= 64 - (n // 8 - 100), lines
         assert len(lines) == 7
 
+    def test_taken_bytes_and_str_hash_and_compare_as_made_ones(self,
+                                                               run_mpy):
+        # take() makes a long bytes or str without passing over its data
+        # for the hash (MicroPython's own constructors do, once for bytes
+        # and twice for str): the object's hash field (after its type
+        # pointer, at id()) is 0, "not computed": hash() and dicts compute
+        # it when they need it. It must hash, compare and look up exactly as
+        # the same value made by bytes() and str() does; a short one (that
+        # could be interned) is made the usual way.
+        code = """
+import uctypes, ws_mask
+def field(obj):
+    return int.from_bytes(uctypes.bytearray_at(id(obj) + 8, 8), 'little')
+for n in (5, 255, 256, 70000):
+    for kind in (bytes, str):
+        data = bytes(i % 26 + 97 for i in range(n))
+        p = ws_mask.Payload(n)
+        p.view()[:] = data
+        got = p.take(kind)
+        made = data if kind is bytes else data.decode()
+        lazy = field(got)
+        print(n, kind.__name__, lazy, got == made, made == got,
+              hash(got) == hash(made), {made: 1}.get(got),
+              {got: 2}.get(made), got in {made}, got != made[:-1],
+              got[-3:] == made[-3:])
+"""
+        r = run_mpy(code=code)
+        assert r.returncode == 0, r.stderr
+        lines = [line.split() for line in r.stdout.splitlines()]
+        assert len(lines) == 8
+        for n, kind, lazy, *checks in lines:
+            assert checks == ['True', 'True', 'True', '1', '2', 'True',
+                              'True', 'True'], (n, kind, checks)
+            # (255 is the longest a qstr can be on this build)
+            assert (lazy == '0') == (int(n) > 255), (n, kind, lazy)
+
     def test_str_is_not_validated_twice(self, run_mpy):
         # Bytes utf8_validate() has passed are trusted by take(str): it
         # makes the str without MicroPython's own second check (which

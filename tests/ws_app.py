@@ -37,7 +37,13 @@
   ended;
 * ``/collect?n=N``: receives N messages, keeping them all, then sends
   them back in order;
-* ``/heap``: plain HTTP, the heap in use after a collection (MicroPython).
+* ``/heap``: plain HTTP, the heap in use after a collection (MicroPython);
+* ``/alloc?n=N[&echo=1]``: receives one message and echoes it (a
+  warm-up), then, with the collector disabled, receives N messages and
+  sends the last one back N times (``echo=1``: echoes each as it comes);
+  answers ``"R S"``, the bytes ``gc.mem_alloc()`` grew by during the N
+  ``receive()`` calls and during the N ``send()`` calls (``-1 -1`` on
+  CPython).
 
 Besides echo.py's options, ``--ping-interval S``, ``--ping-timeout S``
 (``none`` for ``None``), ``--close-timeout S`` and ``--origins A,B`` set
@@ -299,6 +305,41 @@ async def collect(request, ws):
         messages.append(await ws.receive())
     for msg in messages:
         await ws.send(msg)
+
+
+@app.get('/alloc')
+@with_websocket
+async def alloc(request, ws):
+    n = int(request.args.get('n', 100))
+    echo = request.args.get('echo') == '1'
+    msg = await ws.receive()
+    await ws.send(msg)
+    if not hasattr(gc, 'mem_alloc'):   # CPython
+        await ws.send('-1 -1')
+        return
+    # Counted without a for loop or anything else that allocates.
+    gc.collect()
+    gc.disable()
+    try:
+        i = received = sent = 0
+        while i < n:
+            before = gc.mem_alloc()
+            msg = await ws.receive()
+            received += gc.mem_alloc() - before
+            i += 1
+            if echo:
+                before = gc.mem_alloc()
+                await ws.send(msg)
+                sent += gc.mem_alloc() - before
+        i = 0
+        before = gc.mem_alloc()
+        while i < n and not echo:
+            await ws.send(msg)
+            i += 1
+        sent += gc.mem_alloc() - before
+    finally:
+        gc.enable()
+    await ws.send('{} {}'.format(received, sent))
 
 
 @app.get('/heap')

@@ -21,18 +21,24 @@ Example::
             msg = await ws.receive()
             await ws.send(msg)
 
-How it reads: each connection has a 256-byte receive buffer that headers
-and small frames are read into with ``readinto()``, several frames per read
-when the client pipelines them; a larger payload is read straight into one
-buffer of its exact size. Payloads are unmasked in place, and text is
-validated as it arrives, so invalid UTF-8 fails the connection at once.
-Returning a text message costs one copy into its ``str``, and a binary one
-one copy into ``bytes`` (MicroPython cannot turn a ``bytearray`` into
-either in place); set :attr:`WebSocket.binary_type` to ``bytearray`` to
-avoid the latter. :meth:`WebSocket.receive` can be cancelled (for an idle
-timeout) without losing data; a :meth:`WebSocket.send` cancelled or failing
-halfway through a frame closes the connection, as nothing can follow the
-cut frame.
+How it reads, in two layers as the ``websockets`` library does: a frame
+layer turns the bytes read into frames (a header parsed and checked against
+RFC 6455, the payload unmasked and, for text, validated as it arrives,
+control frames answered) and a message layer turns data frames into
+messages (the order of fragments, :attr:`WebSocket.max_message_length`
+decided from each header before anything is allocated, the type
+returned). Each connection has a 256-byte receive buffer that headers and
+small frames are read into, several frames per read when the client
+pipelines them, straight from the socket while it has data; a message in
+one such frame is copied out of it into the ``str`` or ``bytes`` returned.
+A larger payload, and a fragmented message, is read into one
+``ws_mask.Payload`` that becomes the ``str``, ``bytes`` or ``bytearray``
+returned without a copy: a message costs its size in memory once. A small
+message costs about 170 bytes of garbage: ``receive()``'s coroutine and
+the message itself. :meth:`WebSocket.receive` can be cancelled (for an
+idle timeout) without losing data; a :meth:`WebSocket.send` cancelled or
+failing halfway through a frame closes the connection, as nothing can
+follow the cut frame.
 
 The LAN is not trusted: an upgrade from a web page of another origin gets
 ``403`` (:attr:`WebSocket.allowed_origins`), an idle client is pinged and
@@ -52,6 +58,7 @@ makes a server refuse.
 """
 import asyncio
 import binascii
+import gc
 import hashlib
 
 from microdot import Request, Response, abort
@@ -64,28 +71,36 @@ try:
 except ImportError:
     from microdot import _ws_mask as ws_mask
 
-_parse_header = ws_mask.parse_header
+try:
+    from micropython import const   # folded in: no global, no lookup
+except ImportError:   # CPython: const(256) is 256
+    const = int
+
+# MicroPython grows a module's globals table only once it is full, and a
+# builtin (len, str...) is looked for here first, up to a free slot: this
+# module has 38 globals, in a table of 47.
+_header = ws_mask.header
 _build_header = ws_mask.build_header
 _mask = ws_mask.mask
+_copy = ws_mask.copy
 _utf8_validate = ws_mask.utf8_validate
-_byteview = ws_mask.byteview
 
 _GUID = b'258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 _B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
 
 # Receive buffer per connection. It holds any whole control frame (14 header
 # bytes + 125), and small data frames are read into it several at a time.
-_RBUF = 256
+_RBUF = const(256)
 # Frames with up to this many payload bytes go out in one write, copied
 # behind their header in a scratch buffer shared by all connections.
-_SMALL = 1024
-_scratch = None
+_SMALL = const(1024)
+_scratch = memoryview(bytearray(14 + _SMALL))
 # Small frames sent in a row without yielding to other tasks.
-_BURST = 8
+_BURST = const(8)
 
 # A fragment but the last counts as at least this many bytes against
 # max_message_length: a flood of tiny fragments costs memory per fragment.
-_FRAGMENT_COST = 64
+_FRAGMENT_COST = const(64)
 
 # Close codes a peer may send (RFC 6455 7.4.1, IANA registry): others, and
 # 1004-1006 and 1015 in particular, are a protocol error.
@@ -95,6 +110,13 @@ _CLOSE_CODES = (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012,
 
 class WebSocketError(Exception):
     """Exception raised when an error occurs in a WebSocket connection."""
+    pass
+
+
+class _Fail(Exception):
+    # Raised in the plain functions of the receive path, which cannot
+    # await: its args are those of the WebSocket._fail() call to make,
+    # (code, reason, skip).
     pass
 
 
@@ -129,9 +151,9 @@ class WebSocket:
     accept_fragments = False
 
     #: The type :meth:`receive` returns binary messages as: ``bytes`` (the
-    #: default), or ``bytearray`` to get the buffer the payload was read and
-    #: unmasked in. ``bytes`` costs one copy of every binary message, and
-    #: twice its size in memory while the copy is made.
+    #: default) or ``bytearray``. Either is made around the memory the
+    #: payload was read and unmasked in, without a copy (a message in one
+    #: frame of up to 242 bytes is copied out of the receive buffer).
     binary_type = bytes
 
     #: The origins, besides the server's own, from which a web page may
@@ -163,38 +185,47 @@ class WebSocket:
     def __init__(self, request):
         self.request = request
         self.closed = False
-        # Few attributes: MicroPython keeps them in a hash table probed up
-        # to a free slot, which every lookup of a method goes through too.
+        # The attributes are in a hash table that every method lookup
+        # searches first, up to a free slot, and MicroPython grows it only
+        # once it is full: these 25 leave 4 of its 29 slots free (23 would
+        # leave none).
+        self._reader = request.sock[0]
         self._writer = request.sock[1]
-        # MicroPython's asyncio streams read into buffers; CPython's and
-        # Microdot's test streams only have read().
-        self._readinto = getattr(request.sock[0], 'readinto', None)
-        self._mv = memoryview(bytearray(_RBUF))
-        self._pos = 0   # start of unconsumed data in _mv
-        self._end = 0   # end of the data in _mv
+        # MicroPython's stream: its non-blocking socket, read and written
+        # at once when it is ready (see _direct()).
+        self._sock = self._direct()
+        # The receive buffer is a Payload that is never taken: its view()
+        # is a memoryview of any part of it without allocating one.
+        self._rbuf = ws_mask.Payload(_RBUF)
+        self._mv = memoryview(self._rbuf)
+        self._pos = 0   # start of unconsumed data in the receive buffer
+        self._end = 0   # end of the data in it
         self._key = bytearray(4)   # the current frame's masking key
         self._writing = False   # a task is writing a frame
         # Nothing may be written any more: a frame went out in part, or
         # the Close frame went out.
         self._torn = False
-        self._burst = 0   # small frames sent since the last yield
+        self._burst = 0   # reads and small sends since the last yield
         self._idle = None   # an Event for tasks waiting to write
         self._pong = None   # a ping's payload, to be answered
         self._reading = False
         self._heard = 0   # reads that returned data: signs of life
         self._keeper = None   # the keepalive task
-        # The message being received: its opcode, the current frame's FIN
-        # bit, the UTF-8 validation state of a text so far, and when
-        # fragmented, the payloads so far and their total length.
+        # The frame being received: its header (ws_mask.header(), 0 until
+        # it is parsed and checked) and, for a frame too big for the
+        # receive buffer, the payload bytes still to read into _msg.
+        self._h = 0
+        self._left = 0
+        # The message being received: its opcode (0 between messages), the
+        # bytes charged against max_message_length, and the Payload its
+        # data is gathered in (None for a message in one small frame).
         self._opcode = 0
-        self._fin = True
-        self._utf8 = 0
-        self._frag = None
         self._flen = 0
-        # A frame too big for the receive buffer: its payload buffer and
-        # the bytes of it read (and unmasked and validated) so far.
-        self._data = None
-        self._done = 0
+        self._msg = None
+        # A violation found where nothing can be awaited: the arguments of
+        # the _fail() call to make.
+        self._failed = None
+        self._big = False   # a message had a buffer of its own: see _done()
 
     async def handshake(self):
         """Check the upgrade request and answer it with ``101``.
@@ -255,106 +286,13 @@ class WebSocket:
         """
         if self.closed:
             raise WebSocketError('Websocket connection closed')
-        self._reading = True
-        try:
-            mv = self._mv
-            while True:
-                if self._data is not None:
-                    # The large frame a cancelled call was reading.
-                    payload = await self._read_payload()
-                else:
-                    try:
-                        h = _parse_header(mv[self._pos:self._end]) or \
-                            await self._read_header()
-                    except ValueError as exc:
-                        await self._fail(1002, str(exc))
-                    fin, opcode, masked, length, hlen = h
-                    skip = hlen + length   # to skip the frame when failing
-                    if not masked:
-                        await self._fail(1002, 'unmasked frame', skip)
-                    if opcode < 8:
-                        # A data frame: check it against the message so far.
-                        if opcode:
-                            if self._frag is not None:
-                                await self._fail(
-                                    1002, 'expected a continuation frame',
-                                    skip)
-                            if not fin and not self.accept_fragments:
-                                await self._fail(
-                                    1003, 'fragments not supported', skip)
-                            self._opcode = opcode
-                            self._utf8 = 0
-                            self._flen = 0
-                        elif self._frag is None:
-                            await self._fail(
-                                1002, 'unexpected continuation frame', skip)
-                        limit = self.max_message_length
-                        if limit == -1:
-                            limit = Request.max_body_length
-                        cost = length if fin or length > _FRAGMENT_COST \
-                            else _FRAGMENT_COST
-                        if limit and self._flen + cost > limit:
-                            await self._fail(1009, 'Message too large', skip)
-                        self._flen += cost
-                        self._fin = fin
-                    if skip <= _RBUF:
-                        # Nothing is consumed until the whole frame (any
-                        # control frame, a small data frame) is buffered.
-                        while self._end - self._pos < skip:
-                            await self._more()
-                    start = self._pos + hlen
-                    key = self._key   # filled in place: no allocation
-                    key[0] = mv[start - 4]
-                    key[1] = mv[start - 3]
-                    key[2] = mv[start - 2]
-                    key[3] = mv[start - 1]
-                    if skip > _RBUF:
-                        payload = await self._read_payload(start, length)
-                    else:
-                        payload = mv[start:start + length]
-                        self._pos = start + length
-                        _mask(payload, key)
-                        if opcode >= 8:
-                            if opcode == 9:
-                                await self._answer(payload)
-                            elif opcode == 8:
-                                await self._on_close(payload)
-                            continue
-                        if self._opcode == 1:
-                            self._utf8 = _utf8_validate(payload, self._utf8)
-                            if self._utf8 < 0:
-                                await self._fail(1007, 'invalid UTF-8')
-
-                # Too little memory for the message (or its copy as str or
-                # bytes) is a message too big to process (RFC 6455 7.4.1).
-                try:
-                    frag = self._frag
-                    if frag is not None or not self._fin:
-                        # A fragment: keep its payload (the receive buffer's
-                        # part copied) and join the pieces once, at the end.
-                        if not isinstance(payload, bytearray):
-                            payload = bytes(payload)
-                        if frag is None:
-                            self._frag = frag = []
-                        frag.append(payload)
-                        if not self._fin:
-                            continue
-                        self._frag = None
-                        payload = b''.join(frag)
-                    if self._opcode == 1:
-                        # str() copies, but not from bytes on MicroPython.
-                        if self._utf8:
-                            await self._fail(1007, 'invalid UTF-8')
-                        return str(payload, 'utf-8')
-                    if self.binary_type is bytearray and \
-                            isinstance(payload, bytearray):
-                        return payload   # its own buffer: no copy
-                    return self.binary_type(payload)
-                except MemoryError:
-                    self._frag = None
-                    await self._fail(1009, 'Message too large')
-        finally:
-            self._reading = False
+        # Without a try or a local more than needed: MicroPython allocates
+        # this coroutine's frame with every call.
+        while True:
+            msg = self._next()
+            if msg is not None:
+                return msg
+            await self._frame_io()
 
     async def send(self, data, opcode=None):
         """Send a message to the client.
@@ -367,65 +305,68 @@ class WebSocket:
         Frames sent by concurrent tasks never interleave. Raises
         :exc:`WebSocketError` once the connection is closed.
         """
-        if isinstance(data, str):
-            if opcode is None:
-                opcode = 1
-            try:
-                buf = memoryview(data)   # MicroPython: the UTF-8 bytes
-            except TypeError:
-                buf = data.encode()
-        else:
-            if opcode is None:
-                opcode = 2
-            # A memoryview or an array of wider items as a view of bytes
-            # (into data, which stays referenced here meanwhile).
-            buf = data if type(data) is bytes or type(data) is bytearray \
-                else _byteview(data)
+        if opcode is None:
+            opcode = 1 if isinstance(data, str) else 2
+        buf = _bytes_of(data)   # data stays referenced here meanwhile
         if self._writing:
             await self._wait_writer()
         # Once closed, only the Close frame itself may still go out, and
         # nothing after a frame cut short or after the Close frame.
         if self._torn or self.closed and opcode != 8:
             raise WebSocketError('Websocket connection closed')
+        if self._sock is not None and len(buf) <= _SMALL:
+            # A small frame goes out at once when the socket takes it
+            # whole; no other task waits meanwhile.
+            if self._write_small(buf, opcode):
+                if opcode == 8:
+                    self.closed = self._torn = True
+                # Let the other tasks run every _BURST sends (as
+                # Stream.drain() would every time).
+                self._burst += 1
+                if self._burst >= _BURST:
+                    self._burst = 0
+                    await asyncio.sleep(0)
+                return
+            buf = None   # the rest of it is in the stream's out_buf
+        await self._write(buf, opcode)
+
+    async def _write(self, buf, opcode):
+        """Write the frame of ``buf`` (None: what is left of a frame, in
+        the stream's out_buf) and the pong of a ping received meanwhile,
+        while other tasks wait to write."""
         self._writing = True
         writer = self._writer
-        # Headers, and small frames whole, are built in a scratch buffer
-        # shared by all connections: what the socket does not take at
-        # once, MicroPython's Stream.write() copies (out_buf += ...).
-        scratch = _scratch or _new_scratch()
         try:
             while True:
-                n = len(buf)
-                hlen = _build_header(scratch, opcode, n)
-                if not hasattr(writer, 'out_buf'):
-                    # Not MicroPython's asyncio stream: one write per frame.
-                    await writer.awrite(bytes(scratch[:hlen]) + buf)
-                    # CPython's drain() does not yield while its buffer has
-                    # room: a tight send loop would starve the other tasks.
-                    self._burst += 1
-                    if self._burst >= _BURST:
-                        self._burst = 0
-                        await asyncio.sleep(0)
-                elif n <= _SMALL:
-                    scratch[hlen:hlen + n] = buf
-                    writer.write(scratch[:hlen + n])
+                if buf is None:
+                    await writer.drain()
+                elif not hasattr(writer, 'out_buf'):
+                    await self._write_stream(buf, opcode)
+                elif len(buf) <= _SMALL:
                     # Stream.drain() yields to the scheduler even when the
                     # socket took everything; do that only every _BURST
                     # sends (CPython's drain() does not yield at all then).
                     self._burst += 1
-                    if writer.out_buf or self._burst >= _BURST:
+                    if not self._write_small(buf, opcode) or \
+                            self._burst >= _BURST:
                         self._burst = 0
                         await writer.drain()
                 else:
-                    # MicroPython's Stream.write() copies whatever the
-                    # socket does not take at once (on an ESP32, most of a
-                    # large payload); drain() writes its out_buf from a
-                    # memoryview.
-                    writer.write(scratch[:hlen])
-                    if writer.out_buf:
+                    # The header, then the payload from the caller's
+                    # buffer: what the socket does not take at once,
+                    # drain() writes from a memoryview of out_buf
+                    # (Stream.write() would copy it; on an ESP32, most of
+                    # a large payload).
+                    n = len(buf)
+                    scratch = _scratch
+                    if not self._write_now(
+                            scratch, _build_header(scratch, opcode, n)):
                         await writer.drain()
-                    writer.out_buf = buf
-                    await writer.drain()
+                    sent = writer.s.write(buf) or 0
+                    if sent < n:
+                        writer.out_buf = memoryview(buf)[sent:] if sent \
+                            else buf
+                        await writer.drain()
                 if opcode == 8:
                     self.closed = self._torn = True
                 # A ping received while this frame went out is answered
@@ -435,13 +376,14 @@ class WebSocket:
                     break
                 self._pong = None
                 opcode = 10
-        except BaseException:
-            if getattr(writer, 'out_buf', None):
+        except BaseException as exc:
+            if getattr(writer, 'out_buf', None) or isinstance(exc, OSError):
                 # Cancelled or failed with part of the frame unsent: drain()
                 # does not keep how much went out, so the frame can neither
                 # be finished nor followed by another. Drop the rest (it
                 # may be the caller's object) and close the connection.
-                writer.out_buf = b''
+                if hasattr(writer, 'out_buf'):
+                    writer.out_buf = b''
                 self.closed = self._torn = True
             raise
         finally:
@@ -449,6 +391,38 @@ class WebSocket:
             if self._idle is not None:
                 self._idle.set()
                 self._idle = None
+
+    async def _write_stream(self, buf, opcode):
+        """Write a frame to a stream that is not MicroPython's (CPython's,
+        Microdot's test client's): in one write."""
+        hlen = _build_header(_scratch, opcode, len(buf))
+        await self._writer.awrite(bytes(_scratch[:hlen]) + buf)
+        # CPython's drain() does not yield while its buffer has room: a
+        # tight send loop would starve the other tasks.
+        self._burst += 1
+        if self._burst >= _BURST:
+            self._burst = 0
+            await asyncio.sleep(0)
+
+    def _write_small(self, buf, opcode):
+        """Write a frame of up to _SMALL bytes to MicroPython's stream in
+        one write, copied behind its header into a scratch buffer shared
+        by all connections; True if the socket took it all, else the rest
+        is in the stream's out_buf (copied, as Stream.write() does)."""
+        scratch = _scratch
+        n = len(buf)
+        hlen = _build_header(scratch, opcode, n)
+        scratch[hlen:hlen + n] = buf
+        return self._write_now(scratch, hlen + n)
+
+    def _write_now(self, buf, n):
+        """Write ``buf[:n]`` to the socket, with nothing left in out_buf;
+        True if it took it all, else the rest goes to out_buf, copied."""
+        sent = self._writer.s.write(buf, 0, n) or 0
+        if sent == n:
+            return True
+        self._writer.out_buf = bytes(memoryview(buf)[sent:n])
+        return False
 
     async def close(self):
         """Close the websocket connection.
@@ -461,63 +435,352 @@ class WebSocket:
         """
         await self._close(1000)
 
-    # Receiving
+    # Receiving. receive() takes messages from _next(), which runs the
+    # frame layer (_frame(): frames from the bytes read) into the message
+    # layer (_admit() and _message(): messages from data frames) on what
+    # is buffered and what the socket has at once, as plain functions;
+    # for the rest, it awaits _frame_io(): a wait for bytes, a control
+    # frame to answer, a violation to fail the connection for. A frame's
+    # header is parsed and checked once (and kept in _h); a frame that
+    # fits the receive buffer is acted on once it is all there, and a
+    # larger one's payload is read straight into the message's Payload,
+    # unmasked and validated as it arrives. Nothing is consumed before it
+    # is used, so a cancelled receive() loses nothing.
 
-    async def _read_header(self):
-        """Read until a whole frame header is buffered; parse it."""
-        while True:
-            await self._more()
-            h = _parse_header(self._mv[self._pos:self._end])
-            if h is not None:
-                return h
+    def _next(self):
+        """The next message, if the bytes buffered (and those the socket
+        has at once) complete it: frames from the frame layer
+        (:meth:`_frame`) into the message layer (:meth:`_message`).
 
-    async def _read_payload(self, start=0, length=0):
-        """Read a payload too big for the receive buffer into its own.
-
-        The part already buffered (from ``start`` on) is copied; the rest is
-        read straight into the new buffer, unmasked and validated as it
-        arrives. The progress is kept in ``_data`` and ``_done``: called
-        without ``length``, this goes on with the payload a cancelled call
-        was reading.
+        None: :meth:`_frame_io` must act first. A violation found here is
+        left for it to fail the connection with (in ``_failed``).
         """
-        if length:
-            try:
-                data = bytearray(length)
-            except (MemoryError, OverflowError):   # >= 2**31 on 32 bits
-                skip = start - self._pos + length   # the whole frame
-                await self._fail(1009, 'Message too large', skip)
-            got = self._end - start
-            data[:got] = self._mv[start:self._end]
-            self._pos = self._end = 0
-            self._data = data
-            self._done = 0
-        else:
-            data = self._data
-            got = self._done
-        view = memoryview(data)
-        while True:
-            done = self._done
-            if got > done:
-                chunk = view[done:got]
-                _mask(chunk, self._key, done & 3)
-                self._done = got
-                if self._opcode == 1:
-                    self._utf8 = _utf8_validate(chunk, self._utf8)
-                    if self._utf8 < 0:
-                        await self._fail(1007, 'invalid UTF-8')
-            if got == len(data):
-                self._data = None
-                return data
-            got += await self._read(view[got:])
+        if self._failed is not None:
+            return None
+        try:
+            while True:
+                h = self._frame()
+                if not h:
+                    return None
+                msg = self._message(h)
+                if msg is not None:
+                    return msg
+        except _Fail as exc:
+            self._failed = exc.args
+        except MemoryError:
+            # Too little memory for the message is a message too big to
+            # process (RFC 6455 7.4.1). The frame was consumed.
+            self._msg = None
+            self._failed = (1009, 'Message too large', 0)
+        return None
 
-    async def _on_close(self, payload):
-        """Answer a Close frame from the client and raise."""
+    async def _frame_io(self):
+        """What receive() awaits: wait for bytes from the client, or fail
+        the connection, or answer the ping or Close frame buffered."""
+        self._reading = True
+        try:
+            if self._failed is None and not self._control():
+                try:
+                    n = await self._wait()
+                except OSError:
+                    n = 0
+                self._took(n)
+            else:
+                await self._act()
+        finally:
+            self._reading = False
+
+    def _control(self):
+        """True if the frame at ``_pos`` is a control frame, all there."""
+        h = self._h
+        return h & 8 and self._pos + (h >> 4 & 15) + (h >> 10) <= self._end
+
+    async def _act(self):
+        """Fail the connection for the violation found, or answer the ping
+        or Close frame buffered."""
+        failed = self._failed
+        if failed is not None:
+            self._failed = None
+            await self._fail(*failed)
+        h = self._h
+        start = self._pos + (h >> 4 & 15)
+        stop = start + (h >> 10)
+        _mask(self._rbuf, self._key, 0, start, stop)
+        self._h = 0
+        self._pos = stop
+        if h & 15 == 9:
+            await self._answer(_copy(self._rbuf, start, stop))
+        else:
+            await self._on_close(start, stop)
+
+    def _frame(self):
+        """The next data frame, if it can be had without waiting.
+
+        Returns its header (see ``ws_mask.header()``) once its payload is
+        unmasked in place: a small frame's in the receive buffer, ending at
+        ``_pos``; a large one's in ``_msg``. Pongs are dropped on the way.
+        ``0``: :meth:`_frame_io` must wait for bytes, or answer a ping or a
+        Close frame, first.
+        """
+        while True:
+            h = self._h or self._next_header()
+            if h and not self._left:
+                size = (h >> 4 & 15) + (h >> 10)
+                stop = self._pos + size
+                if size > _RBUF:   # a large frame, read
+                    self._h = 0
+                    return h
+                if stop <= self._end:   # a small frame, whole
+                    if h & 8 and h & 15 != 10:
+                        return 0   # a ping or a Close frame
+                    self._h = 0
+                    self._pos = stop
+                    if not h & 8:
+                        _mask(self._rbuf, self._key, 0, stop - (h >> 10),
+                              stop)
+                        return h
+                    continue   # a pong
+            if not self._read_now():
+                return 0
+
+    def _next_header(self):
+        """Parse and check the header at ``_pos``; 0 if incomplete.
+
+        RFC 6455's rules for any frame (5.2, 5.5), and for a data frame the
+        message layer's (:meth:`_admit`), are applied here, before the
+        payload is read; the masking key is copied to ``_key``.
+        """
+        pos = self._pos
+        try:
+            h = _header(self._rbuf, pos, self._end)
+        except ValueError as exc:
+            raise _Fail(1002, str(exc), -1)
+        if h:
+            pos += h >> 4 & 15
+            if not h & 0x200:
+                raise _Fail(1002, 'unmasked frame', pos - self._pos +
+                            (h >> 10))
+            mv = self._mv
+            key = self._key   # filled in place: no allocation
+            key[0] = mv[pos - 4]
+            key[1] = mv[pos - 3]
+            key[2] = mv[pos - 2]
+            key[3] = mv[pos - 1]
+            self._h = h
+            if not h & 8:
+                self._admit(h)
+                if self._left:
+                    self._start_payload(pos)
+        return h
+
+    def _start_payload(self, pos):
+        """Move the part of a large payload already buffered (from
+        ``pos`` on) into ``_msg``; the rest is read there directly."""
+        p = self._msg
+        at = len(p) - self._left
+        n = self._end - pos
+        p.view(at, at + n)[:] = self._rbuf.view(pos, self._end)
+        self._pos = self._end = 0
+        self._got(n)
+
+    # Receiving, the reads: into the receive buffer's free end, or into
+    # the rest of the large payload being read.
+
+    def _target(self):
+        """The memoryview the next read goes into.
+
+        The receive buffer's unconsumed bytes are moved to its front first
+        (a memmove).
+        """
+        left = self._left
+        if left:
+            p = self._msg
+            return p.view(len(p) - left)
+        pos = self._pos
+        if pos:
+            n = self._end - pos
+            if n:
+                self._mv[:n] = self._rbuf.view(pos, self._end)
+            self._pos = 0
+            self._end = n
+        return self._rbuf.view(self._end)
+
+    def _got(self, n):
+        """Take in ``n`` bytes just put into the read target."""
+        left = self._left
+        if not left:
+            self._end += n
+            return
+        p = self._msg
+        at = len(p) - left
+        _mask(p, self._key, ((self._h >> 10) - left) & 3, at, at + n)
+        self._left = left - n
+        if self._opcode == 1 and p.utf8_validate(at + n) < 0:
+            raise _Fail(1007, 'invalid UTF-8', -1)
+
+    def _read_now(self):
+        """Read what the socket has, without waiting; the byte count.
+
+        ``0`` when it has nothing, and after _BURST reads and small sends
+        without yielding: then :meth:`_wait` lets the other tasks run
+        first.
+        """
+        sock = self._sock
+        if sock is None or self._burst >= _BURST:
+            return 0
+        try:
+            n = sock.readinto(self._target())
+        except OSError:
+            n = 0
+        if n is None:
+            return 0   # nothing yet
+        if not n:
+            self._lost()
+        self._burst += 1
+        self._heard += 1
+        self._got(n)
+        return n
+
+    def _wait(self):
+        """Wait for data from the client: return the awaitable that reads
+        it into the read target, and gives the byte count (0: the end of
+        the stream; None: nothing read).
+
+        After _BURST reads in a row straight from the socket, which may
+        well have more, this is only a pass to the other tasks
+        (``asyncio.sleep(0)``, which allocates nothing on MicroPython).
+        """
+        burst = self._burst
+        self._burst = 0
+        if burst >= _BURST and self._sock is not None:
+            return asyncio.sleep(0)
+        if self._sock is None:
+            self._sock = self._direct()
+        reader = self._reader
+        # MicroPython's streams read into buffers; CPython's and Microdot's
+        # test streams only have read(). (Looked up each time:
+        # microdot.server's reader hands over to the socket's stream once
+        # the data it read ahead is used up.)
+        readinto = getattr(reader, 'readinto', None)
+        if readinto is not None:
+            return readinto(self._target())
+        return self._read_data(reader)
+
+    async def _read_data(self, reader):
+        data = await reader.read(self._room())
+        n = len(data)
+        if n:
+            self._target()[:n] = data
+        return n
+
+    def _took(self, n):
+        """Take in what a read of :meth:`_wait` gave."""
+        if n is None:
+            return
+        if not n:
+            self._lost()
+        self._heard += 1
+        try:
+            self._got(n)
+        except _Fail as exc:
+            self._failed = exc.args   # for receive() to act on
+
+    def _direct(self):
+        """The socket of MicroPython's stream, if the reader reads it
+        straight (it has no data of its own read ahead); else None."""
+        writer = self._writer
+        if hasattr(writer, 'out_buf') and getattr(
+                self._reader, 'readinto', None) == writer.readinto:
+            return writer.s
+        return None
+
+    def _room(self):
+        """The size of the read target."""
+        return self._left or _RBUF - self._end + self._pos
+
+    def _lost(self):
+        self.closed = True
+        self._stop_keepalive()
+        raise WebSocketError('Websocket connection closed')
+
+    # Receiving, the message layer: messages from data frames.
+
+    def _admit(self, h):
+        """Check a data frame's header against the message so far and the
+        limit, and make room for its payload, before any of it is read."""
+        length = h >> 10
+        skip = (h >> 4 & 15) + length   # the whole frame: skipped on errors
+        fin = h & 0x100
+        if h & 15:   # a new message
+            if self._opcode:
+                raise _Fail(1002, 'expected a continuation frame', skip)
+            if not fin and not self.accept_fragments:
+                raise _Fail(1003, 'fragments not supported', skip)
+            self._flen = 0
+        elif not self._opcode:
+            raise _Fail(1002, 'unexpected continuation frame', skip)
+        limit = self.max_message_length
+        if limit == -1:
+            limit = Request.max_body_length
+        cost = length if fin or length > _FRAGMENT_COST else _FRAGMENT_COST
+        if limit and self._flen + cost > limit:
+            raise _Fail(1009, 'Message too large', skip)
+        if skip > _RBUF or not fin or self._msg is not None:
+            # Room in the message's Payload (a message in one small frame
+            # is copied out of the receive buffer at the end instead).
+            try:
+                if self._msg is None:
+                    self._msg = ws_mask.Payload(0)
+                    self._big = True
+                self._msg.grow(len(self._msg) + length, limit)
+            except (MemoryError, OverflowError):   # >= 2**31 on 32 bits
+                self._msg = None
+                raise _Fail(1009, 'Message too large', skip)
+            if skip > _RBUF:
+                self._left = length   # read straight into that room
+        self._flen += cost
+        if h & 15:
+            self._opcode = h & 15
+
+    def _message(self, h):
+        """Add a data frame's payload to the message; return the message
+        once complete (None before).
+
+        It is made from the memory the payload was read into: a Payload
+        taken as ``str``, ``bytes`` or ``bytearray``, or, for a message in
+        one small frame, one copy out of the receive buffer.
+        """
+        text = self._opcode == 1
+        t = str if text else self.binary_type
+        stop = self._pos   # where a small frame's payload ends
+        p = self._msg
+        try:
+            if p is None:
+                self._opcode = 0
+                return _copy(self._rbuf, stop - (h >> 10), stop, t)
+            n = h >> 10
+            if (h >> 4 & 15) + n <= _RBUF:   # a small fragment: copied
+                p.view(len(p) - n)[:] = self._rbuf.view(stop - n, stop)
+                if text and p.utf8_validate() < 0:
+                    raise ValueError
+            if not h & 0x100:
+                return None
+            self._msg = None
+            self._opcode = 0
+            return p.take(t)
+        except ValueError:
+            raise _Fail(1007, 'invalid UTF-8', -1)
+
+    async def _on_close(self, start, stop):
+        """Answer a Close frame from the client (its payload is
+        ``_rbuf[start:stop]``) and raise."""
         code = None
-        if payload:
-            code = payload[0] << 8 | payload[1] if len(payload) > 1 else 0
+        if stop > start:
+            mv = self._mv
+            code = mv[start] << 8 | mv[start + 1] if stop - start > 1 else 0
             if not (code in _CLOSE_CODES or 3000 <= code <= 4999):
                 await self._fail(1002, 'invalid close frame')
-            if _utf8_validate(payload[2:]):
+            if _utf8_validate(self._rbuf, 0, start + 2, stop):
                 await self._fail(1007, 'invalid close reason')
         # Echo the status code (RFC 6455 5.5.1), without the reason.
         await self._close(code, -1)
@@ -589,69 +852,43 @@ class WebSocket:
                 self._reading = False
 
     async def _drop(self, skip):
-        """Read and drop data up to the client's Close frame."""
-        if self._data is not None:
-            # The rest of the payload a cancelled receive() was reading.
-            skip += len(self._data) - self._done
-            self._data = None
+        """Read and drop data up to the client's Close frame.
+
+        :param skip: bytes from ``_pos`` to the end of the current frame.
+
+        What the socket has is read at once, as :meth:`receive` does: a
+        message refused for its size is drained, megabytes of it perhaps,
+        with no garbage left behind (garbage piling up moves every new
+        object up the heap, where the ones that stay split the free memory
+        a large message on another connection needs).
+        """
+        # The rest of a large payload a cancelled receive() was reading
+        # comes into the receive buffer now, to be dropped.
+        skip += self._left
+        self._left = self._h = 0
+        self._msg = None
         while True:
-            while skip:
+            if skip:
                 have = self._end - self._pos
-                if not have:
-                    await self._more()
-                    continue
                 if have > skip:
                     have = skip
                 self._pos += have
                 skip -= have
-            h = _parse_header(self._mv[self._pos:self._end]) or \
-                await self._read_header()
-            if h[1] == 8:
-                return
-            skip = h[4] + h[3]
-
-    def _more(self):
-        """Read at least one more byte into the receive buffer: await it.
-
-        A plain function returning the read (one coroutine less per read).
-        """
-        pos = self._pos
-        end = self._end - pos
-        if pos:
-            # Move the unconsumed bytes to the front (a memmove).
-            if end:
-                self._mv[:end] = self._mv[pos:pos + end]
-            self._pos = 0
-            self._end = end
-        return self._read(self._mv[end:], True)
-
-    async def _read(self, buf, more=False):
-        """Read into ``buf``; return the byte count (never 0).
-
-        :param more: ``buf`` is the free end of the receive buffer: count
-                     the bytes read into it in ``_end``.
-        """
-        readinto = self._readinto
-        try:
-            while True:
-                if readinto is not None:
-                    n = await readinto(buf)
-                else:
-                    data = await self.request.sock[0].read(len(buf))
-                    n = len(data)
-                    buf[:n] = data
-                if n:
-                    self._heard += 1
-                    if more:
-                        self._end += n
-                    return n
-                if n is not None:
-                    break   # end of stream
-        except OSError:
-            pass
-        self.closed = True
-        self._stop_keepalive()
-        raise WebSocketError('Websocket connection closed')
+                if not skip:
+                    continue
+            else:
+                h = _header(self._rbuf, self._pos, self._end)
+                if h & 15 == 8:
+                    return
+                if h:
+                    skip = (h >> 4 & 15) + (h >> 10)
+                    continue
+            if not self._read_now():
+                try:
+                    n = await self._wait()
+                except OSError:
+                    n = 0
+                self._took(n)
 
     # Sending
 
@@ -698,6 +935,20 @@ class WebSocket:
         self._keeper = None   # do not cancel this task when closing
         await self._close(1011, -1)
         self._abort()   # the task in receive() gets an error
+
+    def _done(self):
+        """The handler is done with the connection: stop the keepalive,
+        and collect the garbage if a message had a buffer of its own.
+
+        MicroPython allocates first fit and never moves an object: the
+        next connection's objects would otherwise go into the holes this
+        one's payloads leave, and split the free heap for good (on a
+        192 KiB heap, 64 KiB messages instead of 128 KiB).
+        """
+        self._stop_keepalive()
+        if self._big:
+            self._big = False
+            gc.collect()
 
     def _abort(self):
         """Close the socket under the tasks blocked on it: they get an
@@ -747,10 +998,18 @@ class WebSocket:
         return frame
 
 
-def _new_scratch():
-    global _scratch
-    _scratch = memoryview(bytearray(14 + _SMALL))
-    return _scratch
+def _bytes_of(data):
+    """The bytes of ``data`` to send: ``data`` itself, or a view of it."""
+    if isinstance(data, str):
+        try:
+            return memoryview(data)   # MicroPython: the UTF-8 bytes
+        except TypeError:
+            return data.encode()
+    if type(data) is bytes or type(data) is bytearray:
+        return data
+    # A memoryview or an array of wider items as a view of bytes (into
+    # data, which must stay referenced meanwhile).
+    return ws_mask.byteview(data)
 
 
 def _http11(version):
@@ -806,7 +1065,7 @@ async def _after_error(request, response):
     if request is not None:
         ws = getattr(request.g, '_ws', None)
         if ws is not None:
-            ws._stop_keepalive()
+            ws._done()
             return Response.already_handled
         if response.status_code == 426 and \
                 getattr(request.g, '_ws_version', False):
@@ -853,7 +1112,7 @@ async def websocket_upgrade(request):
 
     @request.after_request
     async def after_request(request, response):
-        ws._stop_keepalive()
+        ws._done()
         return Response.already_handled
 
     return ws
@@ -888,6 +1147,7 @@ def websocket_wrapper(f, upgrade_function):
                     await ws._close(code)
             except Exception:
                 pass
+            ws._done()
         return Response.already_handled
     return wrapper
 

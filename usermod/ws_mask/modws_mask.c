@@ -9,6 +9,7 @@
 #include "py/runtime.h"
 #include "py/objarray.h"
 #include "py/objint.h"
+#include "py/objstr.h"
 #include "py/smallint.h"
 #include "py/binary.h"
 
@@ -467,6 +468,29 @@ static mp_obj_t ws_mask_payload_utf8_validate(size_t n_args, const mp_obj_t *arg
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ws_mask_payload_utf8_validate_obj, 1, 2, ws_mask_payload_utf8_validate);
 
+// The longest str that can equal an interned one (a qstr).
+#define WS_MASK_QSTR_MAX (((size_t)1 << (8 * MICROPY_QSTR_BYTES_IN_LEN)) - 1)
+
+// A str or bytes around vstr's data. MicroPython's own constructors pass
+// over the data to compute its hash (and, for a str, again to look for an
+// interned equal): for a payload too long to be interned the hash is left
+// to be computed when first needed, as MicroPython does for exception
+// messages (a hash of 0 means "not computed": hash() and dict lookups
+// compute it, and comparisons do not rely on it).
+static mp_obj_t ws_mask_payload_str(const mp_obj_type_t *type, vstr_t *vstr) {
+    if (vstr->len <= WS_MASK_QSTR_MAX) {
+        return type == &mp_type_str ? mp_obj_new_str_from_utf8_vstr(vstr)
+            : mp_obj_new_bytes_from_vstr(vstr);
+    }
+    byte *data = m_renew(byte, (byte *)vstr->buf, vstr->alloc, vstr->len + 1);
+    data[vstr->len] = '\0';   // as MicroPython ends every str and bytes
+    mp_obj_str_t *o = mp_obj_malloc(mp_obj_str_t, type);
+    o->len = vstr->len;
+    o->hash = 0;
+    o->data = data;
+    return MP_OBJ_FROM_PTR(o);
+}
+
 // take(type=bytes) -> the data as a bytes, str or bytearray, not copied
 static mp_obj_t ws_mask_payload_take(size_t n_args, const mp_obj_t *args) {
     ws_mask_payload_obj_t *self = ws_mask_payload_get(args[0]);
@@ -498,15 +522,13 @@ static mp_obj_t ws_mask_payload_take(size_t n_args, const mp_obj_t *args) {
     ws_mask_payload_drop_view(self);
     self->buf = NULL;
     self->len = self->cap = self->checked = 0;
-    // MicroPython shrinks the allocation to len + 1 in place (no copy) and
-    // makes the object around it; a str is not validated a second time.
-    if (text) {
-        return mp_obj_new_str_from_utf8_vstr(&vstr);
-    } else if (type == MP_OBJ_FROM_PTR(&mp_type_bytes)) {
-        return mp_obj_new_bytes_from_vstr(&vstr);
+    // The allocation shrinks to len + 1 in place (no copy) and the object
+    // is made around it; a str is not validated a second time.
+    if (type == MP_OBJ_FROM_PTR(&mp_type_bytearray)) {
+        uint8_t *data = m_renew(uint8_t, (uint8_t *)vstr.buf, vstr.alloc, vstr.len + 1);
+        return mp_obj_new_bytearray_by_ref(vstr.len, data);
     }
-    uint8_t *data = m_renew(uint8_t, (uint8_t *)vstr.buf, vstr.alloc, vstr.len + 1);
-    return mp_obj_new_bytearray_by_ref(vstr.len, data);
+    return ws_mask_payload_str(MP_OBJ_TO_PTR(type), &vstr);
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ws_mask_payload_take_obj, 1, 2, ws_mask_payload_take);
 
