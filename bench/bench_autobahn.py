@@ -27,6 +27,10 @@ CASES = ['{}.*'.format(n) for n in (1, 2, 3, 4, 5, 6, 7, 9, 10)]
 PASSED = ('OK', 'NON-STRICT', 'INFORMATIONAL')
 # 9.x echoes messages of up to 16 MiB, a few at a time.
 HEAP = '160M'
+# kosoku -p 4 opens the next cases while the server still drains the
+# fragmented messages it refused (up to close_timeout): the connection cap
+# is not what Autobahn tests, so it is raised, as in the tests.
+MANY = ('--max-connections', '64')
 
 
 def run_suite(port, out):
@@ -57,10 +61,10 @@ def main():
     try:
         ours, upstream = layer_envs(tmp)
         layers = [
-            ('this firmware', ours, ()),
+            ('this firmware', ours, MANY),
             ('this firmware, --accept-fragments', ours,
-             ('--accept-fragments',)),
-            ('upstream 2.7', upstream, ()),
+             MANY + ('--accept-fragments',)),
+            ('upstream 2.7', upstream, MANY),
         ]
         for i, (name, env, args) in enumerate(layers):
             proc, port = start_server(env, args, heap=HEAP, max_message='0')
