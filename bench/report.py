@@ -74,11 +74,6 @@ def plot(results, path):
                                 else 'allocated'))
             ax.set_title('Memory per message echoed (in the firmware)')
             ax.set_ylabel('bytes')
-            ax.set_xscale('log', base=2)
-            ax.set_yscale('log')
-            ax.set_xlabel('message size (bytes)')
-            ax.legend(fontsize=6)
-            ax.grid(True, which='both', alpha=0.3)
         elif key == 'ws':
             # Echo throughput in MB/s at every size (msg/s * size).
             rows = [r for r in data['results'] if 'rtt' not in r['label']]
@@ -106,11 +101,11 @@ def plot(results, path):
                                'copy': 'copy reference'}.get(name, name))
             ax.set_title('Unmasking in the firmware')
             ax.set_ylabel('MB/s')
-        if key in ('ws', 'mask'):
+        if key in ('ws', 'memory', 'mask'):
             ax.set_xscale('log', base=2)
             ax.set_yscale('log')
             ax.set_xlabel('message size (bytes)')
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=6 if key == 'memory' else 8)
             ax.grid(True, which='both', alpha=0.3)
         if key == 'autobahn':
             rows = data['results']
