@@ -178,31 +178,24 @@ def reports(serve_module, tmp_path_factory):
     # drains what the client still sends, up to close_timeout, while
     # kosoku goes on with the next case; the connection cap (10, for the
     # board's sockets) is not what this suite tests.
-    heap = ('-X', 'heapsize=160M')
-    many = ('--max-connections', '64')
-    servers = {
-        'default': serve_module(ECHO, '--max-message', '0', *many,
-                                firmware_args=heap),
-        'fragments': serve_module(ECHO, '--max-message', '0',
-                                  '--accept-fragments', *many,
-                                  firmware_args=heap),
-    }
-    return run_suite(servers, tmp_path_factory, '4')
+    return run_suite(both_modes(serve_module, '160M'), tmp_path_factory,
+                     '4')
 
 
 @pytest.fixture(scope='module')
 def reports_4m(serve_module, tmp_path_factory):
     """As :func:`reports`, on 4 MiB heaps, two cases at a time."""
-    many = ('--max-connections', '64')
-    heap = ('-X', 'heapsize=4M')
-    servers = {
-        'default': serve_module(ECHO, '--max-message', '0', *many,
-                                firmware_args=heap),
-        'fragments': serve_module(ECHO, '--max-message', '0',
-                                  '--accept-fragments', *many,
-                                  firmware_args=heap),
-    }
-    return run_suite(servers, tmp_path_factory, '2')
+    return run_suite(both_modes(serve_module, '4M'), tmp_path_factory, '2')
+
+
+def both_modes(serve_module, heap):
+    """An echo server of each mode, on a heap of ``heap``, without
+    message limit or connection cap."""
+    return {mode: serve_module(ECHO, '--max-message', '0',
+                               '--max-connections', '64', *extra,
+                               firmware_args=('-X', 'heapsize=' + heap))
+            for mode, extra in (('default', ()),
+                                ('fragments', ('--accept-fragments',)))}
 
 
 def run_suite(servers, tmp_path_factory, parallel):
