@@ -221,3 +221,27 @@ def test_growing_binary_as_bytes_on_192k_heap(serve):
         asyncio.run(echo(server.ws_url + '/echo', pattern(kib << 10)))
     assert server.alive()
     assert 'Traceback' not in server.output(), server.output()
+
+
+def test_fragmented_1m_binary_in_one_buffer(serve):
+    # 1 MiB in 16 fragments of 64 KiB, echoed three times as bytes on a
+    # 1.5 MiB heap: 1.25 times the message, plus 256 KiB for the firmware,
+    # the server and the connection. The fragments are gathered in one
+    # buffer that grows by a quarter or more at a time and becomes the
+    # bytes returned (joining the fragments, then copying the result,
+    # needed three times the message).
+    server = serve(ECHO, '--max-message', '0', '--accept-fragments',
+                   firmware_args=('-X', 'heapsize=1536k'))
+    message = pattern(1 << 20)
+    pieces = [message[i:i + (64 << 10)]
+              for i in range(0, len(message), 64 << 10)]
+
+    async def run():
+        async with connect(server.ws_url + '/echo', compression=None,
+                           max_size=None) as ws:
+            for _ in range(3):
+                await ws.send(pieces)   # a fragmented message
+                assert await ws.recv() == message
+    asyncio.run(run())
+    assert server.alive()
+    assert 'Traceback' not in server.output(), server.output()
