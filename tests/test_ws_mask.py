@@ -1343,6 +1343,14 @@ p.append(p)                      # itself: the data twice
 p.append(b'tail', 1)
 p.append(bytearray(b'xyz'), 1, 2)
 out = [n, len(p)]
+q = mod.Payload(8)               # no room: appends from itself grow it
+q.view()[:] = b'abcdefgh'
+try:
+    q.append(q.view(0, 4))       # its own view, emptied as it grows
+    q.append(memoryview(q), 2, 5)   # a view of its old memory
+    out.append(q.take().decode())
+except Exception as e:   # CPython: a bytearray with views cannot grow
+    out.append(type(e).__name__)
 for args in ((b'abc', 2, 1), (b'abc', 0, 4), (b'abc', 0, None, -1)):
     try:
         p.append(*args)
@@ -1357,6 +1365,8 @@ print(json.dumps(out))
 ''', rbuf=rbuf, spans=spans)
         data = b''.join(d for d, _ in frags)
         assert lines == [[len(data), 2 * len(data) + 3 + 1,
+                          'BufferError' if self.kind == 'cpython'
+                          else 'abcdefgh' + 'abcd' + 'cde',
                           'start/end out of range', 'start/end out of range',
                           'negative size', sha(data + data + b'ail' + b'y'),
                           'payload already taken']]

@@ -446,10 +446,17 @@ static mp_obj_t ws_mask_payload_append(size_t n_args, const mp_obj_t *args) {
     ws_mask_narrow(&src, start, end);
     size_t at = self->len;
     size_t n = src.len;
+    // A source inside this payload (its view(), a memoryview of it) may
+    // move with it when it grows, and its view is emptied then: keep the
+    // offset. Any other source stays where it is (args[1] holds it).
+    const uint8_t *from = src.buf;
+    size_t inside = from >= self->buf && from < self->buf + self->cap + 1;
+    size_t off = (size_t)(from - self->buf);
     ws_mask_payload_resize(self, at + n, limit);
-    // Looked up again: the source may be this payload, which may have moved.
-    mp_get_buffer_raise(args[1], &src, MP_BUFFER_READ);
-    memmove(self->buf + at, (uint8_t *)src.buf + start, n);
+    if (inside) {
+        from = self->buf + off;
+    }
+    memmove(self->buf + at, from, n);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ws_mask_payload_append_obj, 2, 5, ws_mask_payload_append);
