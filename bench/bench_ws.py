@@ -149,8 +149,7 @@ def connect(port, path='/echo', timeout=30):
 
 def run_case(port, size, window):
     """Echo ``size``-byte messages for SECONDS; return messages per second."""
-    frame = masked_frame(bytes(range(256)) * (size // 256) +
-                         bytes(range(size % 256)))
+    frame = masked_frame(pattern(size))
     batch = frame * window
     reply = echoed_size(size)
     buf = bytearray(1 << 20)
@@ -307,10 +306,10 @@ def main():
             ('bytearray', frozen, ('--bytearray',)),
             ('upstream 2.7', upstream, ()),
         ]
-        for name, env, args in layers:
-            servers.append(start_server(env, args))
         # Memory first (each on servers of its own), then throughput.
         mem = memory(layers)
+        for name, env, args in layers:
+            servers.append(start_server(env, args))
         # Rounds alternate between the servers, so that a busy machine
         # slows them alike; each keeps its best round.
         best = {}
@@ -348,8 +347,8 @@ def main():
     print('{:<10} {:>16} {:>16} {:>16}'.format('message', *names))
     for label, size, n in MEMORY:
         print('{:<10} {:>16} {:>16} {:>16}'.format(label, *[
-            '{} / {}'.format(_bytes(mem[name, label][0]),
-                             _bytes(mem[name, label][1]))
+            '{} / {}'.format(nbytes(mem[name, label][0]),
+                             nbytes(mem[name, label][1]))
             for name in names]))
     # One machine-readable line for ci/bench.sh and bench/report.py.
     print('RESULT ' + json.dumps({
@@ -364,14 +363,16 @@ def main():
             for label, size, n in MEMORY]}))
 
 
-def _bytes(value):
+def nbytes(value, thousands=''):
+    """A byte count for the tables (``thousands=','``: with separators)."""
     if value is None:
         return '-'
     if value >= 1 << 20:
         return '{:.2f} MiB'.format(value / (1 << 20))
+    spec = '{:' + thousands + '.0f}'
     if value >= 10 * 1024:
-        return '{:.0f} KiB'.format(value / 1024)
-    return '{:.0f} B'.format(value)
+        return (spec + ' KiB').format(value / 1024)
+    return (spec + ' B').format(value)
 
 
 def _fmt(value):

@@ -17,6 +17,8 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
+from bench_ws import nbytes  # noqa: E402
+
 
 def size_label(n):
     if n >= 1 << 20:
@@ -146,8 +148,8 @@ def table(results):
                   '| --- | ---: | ---: | ---: | ---: |']
         for r in ws['memory']:
             lines.append('| {} | {} | {} | {} | {} |'.format(
-                r['label'], nbytes(r['allocated'][ours]),
-                nbytes(r['allocated'][upstream]), nheap(r['heap'][ours]),
+                r['label'], nbytes(r['allocated'][ours], ','),
+                nbytes(r['allocated'][upstream], ','), nheap(r['heap'][ours]),
                 nheap(r['heap'][upstream])))
         lines.append('')
     mask = results.get('mask')
@@ -171,20 +173,9 @@ def table(results):
     return '\n'.join(lines)
 
 
-def nbytes(v):
-    """A byte count for the tables."""
-    if v is None:
-        return '-'
-    if v >= 1 << 20:
-        return '{:.2f} MiB'.format(v / (1 << 20))
-    if v >= 10 * 1024:
-        return '{:,.0f} KiB'.format(v / 1024)
-    return '{:,.0f} B'.format(v)
-
-
 def nheap(v):
     """A peak heap: measured to 4 KiB (or 2%) by bisection."""
-    return '≤ 4 KiB' if v is not None and v <= 4096 else nbytes(v)
+    return '≤ 4 KiB' if v is not None and v <= 4096 else nbytes(v, ',')
 
 
 def fmt(v):
