@@ -345,26 +345,21 @@ def test_a_stalled_viewer_costs_bounded_memory_and_not_the_others(serve):
             # buffers are full and its sent count no longer moves.
             ids = {v['id'] for v in stats(app)['viewers']}
             slow_id = (ids - {fast.hello['viewer']}).pop()
-
-            def slow_stats():
-                for v in stats(app)['viewers']:
-                    if v['id'] == slow_id:
-                        return v
             prev = None
             for _ in range(100):
                 await fast.frames_until(len(fast.frames) + 5)
-                cur = slow_stats()['sent']
+                cur = _viewer(app, slow_id)['sent']
                 if cur == prev:
                     break
                 prev = cur
-            stuck = slow_stats()
+            stuck = _viewer(app, slow_id)
             heap = []
             fast_start = len(fast.frames)
             for _ in range(6):
                 await fast.frames_until(len(fast.frames) + 25)
                 s = stats(app, collect=True)
                 heap.append(s['mem_alloc'])
-            end = slow_stats()
+            end = _viewer(app, slow_id)
             await fast.close()
             return stuck, end, heap, len(fast.frames) - fast_start, s
 
@@ -416,16 +411,7 @@ def test_a_stalled_viewer_is_disconnected_after_the_stall_limit(serve):
         fast_id = run(go())
         # The server closed the stalled socket: reading it drains what the
         # kernel held, then ends.
-        slow.settimeout(10)
-        total = 0
-        try:
-            while True:
-                chunk = slow.recv(65536)
-                if not chunk:
-                    break
-                total += len(chunk)
-        except ConnectionResetError:
-            pass
+        _drained_to_eof(slow)
     finally:
         slow.close()
     s = stats(app)
@@ -987,6 +973,15 @@ def _drained_to_eof(sock, timeout=10):
         return total
 
 
+def _evicted(server, vid, sock, what, timeout):
+    """Wait until viewer ``vid`` is gone and its socket ``sock`` closed
+    by the server; the seconds waited."""
+    _, waited = _until(what + ' evicted',
+                       lambda: _viewer(server, vid) is None, timeout)
+    assert _drained_to_eof(sock) > 0
+    return waited
+
+
 def test_paused_then_silent_viewer_is_evicted(serve):
     # It stops reading, its frame send sticks, then it pauses: the only
     # viewer is paused, so nothing is captured any more -- the stall must
@@ -997,9 +992,7 @@ def test_paused_then_silent_viewer_is_evicted(serve):
         vid = _new_viewer_id(app, set())
         _stuck(app, {vid})
         _control(slow, cmd='pause')
-        _, waited = _until('the paused, silent viewer evicted',
-                           lambda: _viewer(app, vid) is None, 20)
-        assert _drained_to_eof(slow) > 0
+        waited = _evicted(app, vid, slow, 'the paused, silent viewer', 20)
     finally:
         slow.close()
     s = stats(app)
@@ -1064,9 +1057,7 @@ def test_a_stuck_control_reply_gets_the_viewer_evicted(serve):
             slow.sendall(pings)
         except OSError:
             pass  # evicted while sending: fine
-        _, waited = _until('the viewer stuck on a reply evicted',
-                           lambda: _viewer(app, vid) is None, 30)
-        assert _drained_to_eof(slow) > 0
+        _evicted(app, vid, slow, 'the viewer stuck on a reply', 30)
     finally:
         slow.close()
     s = stats(app)
