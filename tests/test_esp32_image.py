@@ -218,7 +218,7 @@ def test_frozen_modules_are_in_the_image(build):
     ordered = re.findall(r'"([^"]+)\\0"', body.split('};', 1)[0])
     table = ''.join(n + '\0' for n in ordered).encode()
     assert table in build.read('micropython.bin')
-    kind, size = build.symbols()['mp_frozen_names']
+    _, size = build.symbols()['mp_frozen_names']
     assert size >= len(table)
 
 

@@ -172,7 +172,7 @@ def test_stalled_and_silent_clients_are_dropped_and_others_served(serve):
     served_in = time.monotonic() - t
     # 8 held: 2 more fill the cap; the rest are refused at once.
     more = [_stalled(server.port, b'GET / HTTP/1.1\r\nHost: a\r\n')
-            for _ in range(2)]
+            for _ in range(MAX_CONNECTIONS - len(half) - len(silent))]
     refused = []
     for _ in range(6):
         s, t0 = _stalled(server.port, b'')

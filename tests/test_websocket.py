@@ -789,7 +789,7 @@ def test_tight_send_loop_does_not_starve_other_clients(srv):
     expected = hashlib.sha256(flood_bytes + frame(
         CLOSE, close_payload(1000), mask=False)).hexdigest()
     got = hashlib.sha256(data)
-    count = [len(data)]
+    received = [len(data)]
     flooding = threading.Event()
     flooding.set()
 
@@ -799,8 +799,8 @@ def test_tight_send_loop_does_not_starve_other_clients(srv):
             if not chunk:
                 break
             got.update(chunk)
-            count[0] += len(chunk)
-            if count[0] >= len(flood_bytes):
+            received[0] += len(chunk)
+            if received[0] >= len(flood_bytes):
                 flooding.clear()
         flooding.clear()
     thread = threading.Thread(target=drain)

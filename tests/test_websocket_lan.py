@@ -18,9 +18,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from test_websocket import app_fixture, run, upgrade
-from test_websocket_cancel import count, read_to_eof, upgrade as raw_upgrade
-from test_websocket_cancel import wait_for_line
+from test_websocket import APP, app_fixture, count, run, upgrade, \
+    wait_for_line
+from test_websocket_cancel import read_to_eof, upgrade as raw_upgrade
 from test_websocket_memory import heap_in_use
 from wsraw import BINARY, CLOSE, CONT, PING, PONG, TEXT, RawClient, \
     close_payload, frame, http_exchange
@@ -32,7 +32,6 @@ srv_keepalive = app_fixture('--ping-interval', '1', '--ping-timeout', '1')
 srv_nolimit = app_fixture('--max-message', '0')
 srv_stuck = app_fixture('--close-timeout', '1')
 srv_patient = app_fixture('--close-timeout', '30')
-srv_frag = app_fixture('--accept-fragments', '--max-message', '1000')
 
 
 def status_of(server, **headers):
@@ -247,7 +246,6 @@ def test_fragment_flood_is_bounded(serve):
     # 20,000 empty continuation frames (120 kB) under a 1,000-byte limit
     # once grew the heap by 1.5 MB. Each fragment now counts as at least
     # 64 bytes: the 16th is over the limit and closes with 1009.
-    from test_websocket import APP
     server = serve(APP, '--accept-fragments', '--max-message', '1000')
     before = heap_in_use(server)
     c = RawClient(server.port)

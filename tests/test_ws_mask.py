@@ -34,8 +34,7 @@ from websockets.exceptions import ProtocolError
 from websockets.frames import Frame, Opcode
 from wsproto.frame_protocol import FrameProtocol
 
-import conftest
-from conftest import BUILD, ROOT
+from conftest import BUILD, ROOT, free_port
 
 TWIN_PATH = os.path.join(ROOT, 'frozen', 'microdot', '_ws_mask.py')
 
@@ -295,12 +294,15 @@ RULES = {
 }
 
 
+_RESERVED = (3, 4, 5, 6, 7, 11, 12, 13, 14, 15)
+
+
 def rule_broken(b0, b1, ext=b''):
     """The first rule a header breaks, straight from RFC 6455 5.2/5.5."""
     opcode = b0 & 0x0f
     if b0 & 0x70:
         return 'rsv'
-    if opcode in (3, 4, 5, 6, 7, 11, 12, 13, 14, 15):
+    if opcode in _RESERVED:
         return 'opcode'
     if opcode >= 8 and not b0 & 0x80:
         return 'control_fin'
@@ -309,9 +311,6 @@ def rule_broken(b0, b1, ext=b''):
     if b1 & 0x7f == 127 and ext and ext[0] & 0x80:
         return 'length'
     return None
-
-
-_RESERVED = (3, 4, 5, 6, 7, 11, 12, 13, 14, 15)
 
 
 def ref_parse(data):
@@ -1482,7 +1481,7 @@ for text in {corpus!r}:
             pytest.skip('CPython asyncio streams have no readinto()')
         data = rbytes(200000)
         masked = ref_mask(data, KEY)
-        port = conftest.free_port()
+        port = free_port()
         lines = self.run_lines('''
 import asyncio
 mod = load({kind!r})

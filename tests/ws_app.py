@@ -38,9 +38,9 @@
 * ``/collect?n=N``: receives N messages, keeping them all, then sends
   them back in order;
 * ``/heap``: plain HTTP, the heap in use after a collection (MicroPython);
-* ``/alloc?n=N[&echo=1]``: receives one message and echoes it (a
-  warm-up), then, with the collector disabled, receives N messages and
-  sends the last one back N times (``echo=1``: echoes each as it comes);
+* ``/alloc?n=N``: receives one message and echoes it (a warm-up), then,
+  with the collector disabled, receives N messages and sends the last one
+  back N times;
   answers ``"R S"``, the bytes ``gc.mem_alloc()`` grew by during the N
   ``receive()`` calls and during the N ``send()`` calls (``-1 -1`` on
   CPython).
@@ -311,7 +311,6 @@ async def collect(request, ws):
 @with_websocket
 async def alloc(request, ws):
     n = int(request.args.get('n', 100))
-    echo = request.args.get('echo') == '1'
     msg = await ws.receive()
     await ws.send(msg)
     if not hasattr(gc, 'mem_alloc'):   # CPython
@@ -321,22 +320,18 @@ async def alloc(request, ws):
     gc.collect()
     gc.disable()
     try:
-        i = received = sent = 0
+        i = received = 0
         while i < n:
             before = gc.mem_alloc()
             msg = await ws.receive()
             received += gc.mem_alloc() - before
             i += 1
-            if echo:
-                before = gc.mem_alloc()
-                await ws.send(msg)
-                sent += gc.mem_alloc() - before
         i = 0
         before = gc.mem_alloc()
-        while i < n and not echo:
+        while i < n:
             await ws.send(msg)
             i += 1
-        sent += gc.mem_alloc() - before
+        sent = gc.mem_alloc() - before
     finally:
         gc.enable()
     await ws.send('{} {}'.format(received, sent))
