@@ -494,7 +494,7 @@ def test_board_json_builds_the_download_page(tmp_path):
 # micropython-camera-API v0.6.2. tests/test_esp32_image.py checks these
 # figures against the image whenever one is built, so they cannot go stale
 # unnoticed.
-MEASURED_APP = {'plain': 1305472, 'camera': 1391008}
+MEASURED_APP = {'plain': 1305504, 'camera': 1391040}
 # What the app partition keeps free over the larger of the two: room for
 # the next MicroPython release and a bigger driver.
 HEADROOM = 1.10
