@@ -124,17 +124,14 @@ check_camera() {
 sdk_help="unpack an ESP32 SDK bundle anywhere and pass ESP32_SDK=<its esp32-sdk folder> (docs/topics/esp32-sdk.rst)"
 check_sdk() {
     local f
-    for f in env.sh setup-python.sh MANIFEST.txt sdkconfig.sdk esp-idf/tools/idf.py \
-        micropython/py/mpconfig.h xtensa-esp32-elf/esp/bin/xtensa-esp32-elf-gcc; do
-        if [ ! -e "$ESP32_SDK/$f" ]; then
-            problem "ESP32_SDK=$ESP32_SDK is not a complete ESP32 SDK (no $f); $sdk_help"
-            return 1
-        fi
-    done
+    f=$(esp32_sdk_missing "$ESP32_SDK")
+    if [ -n "$f" ]; then
+        problem "ESP32_SDK=$ESP32_SDK is not a complete ESP32 SDK (no $f); $sdk_help"
+        return 1
+    fi
 }
 cache_sdk=$(esp32_sdk_cache)/sdk
-if [ -z "$ESP32_SDK" ] && [ -z "$IDF_PATH" ] && [ -f "$cache_sdk/MANIFEST.txt" ] &&
-    [ -x "$cache_sdk/xtensa-esp32-elf/esp/bin/xtensa-esp32-elf-gcc" ]; then
+if [ -z "$ESP32_SDK" ] && [ -z "$IDF_PATH" ] && [ -z "$(esp32_sdk_missing "$cache_sdk")" ]; then
     ESP32_SDK=$cache_sdk
 fi
 if [ -n "$ESP32_SDK" ]; then

@@ -19,8 +19,7 @@ sdk=${ESP32_SDK:-}
 bundle=${ESP32_SDK_BUNDLE:-}
 
 complete() {
-    [ -f "$1/env.sh" ] && [ -f "$1/MANIFEST.txt" ] &&
-        [ -x "$1/xtensa-esp32-elf/esp/bin/xtensa-esp32-elf-gcc" ]
+    [ -z "$(esp32_sdk_missing "$1")" ]
 }
 
 if [ -z "$sdk" ] && [ -n "$bundle" ]; then
@@ -40,7 +39,7 @@ if [ -z "$sdk" ]; then
     echo "SKIPPED: ESP32 image not built: no ESP32 SDK on this machine (ESP32_SDK=<unpacked SDK bundle>, ESP32_SDK_BUNDLE=<bundle.tar.xz>; docs/topics/esp32-sdk.rst)"
     exit 0
 fi
-complete "$sdk" || die "ESP32_SDK=$sdk is not a complete ESP32 SDK"
+complete "$sdk" || die "ESP32_SDK=$sdk is not a complete ESP32 SDK (no $(esp32_sdk_missing "$sdk"))"
 
 say "ESP32 image: building with the ESP32 SDK in $sdk"
 make -C "$REPO_ROOT" --no-print-directory firmware ESP32_SDK="$sdk"

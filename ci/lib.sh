@@ -12,6 +12,18 @@ esp32_sdk_cache() {
     printf '%s\n' "${ESP32_SDK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ws-firmware/esp32}"
 }
 
+# The first file an ESP32 SDK folder lacks; nothing when it is complete.
+esp32_sdk_missing() {
+    local f
+    for f in env.sh setup-python.sh MANIFEST.txt sdkconfig.sdk esp-idf/tools/idf.py \
+        micropython/py/mpconfig.h xtensa-esp32-elf/esp/bin/xtensa-esp32-elf-gcc; do
+        if [ ! -e "$1/$f" ]; then
+            printf '%s\n' "$f"
+            return
+        fi
+    done
+}
+
 say() { printf '%s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
