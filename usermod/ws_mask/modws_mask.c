@@ -13,6 +13,11 @@
 #include "py/smallint.h"
 #include "py/binary.h"
 
+// Payload.view() and byteview() make memoryviews.
+#if !MICROPY_PY_BUILTINS_MEMORYVIEW
+#error "ws_mask needs MICROPY_PY_BUILTINS_MEMORYVIEW"
+#endif
+
 #include "ws_core.h"
 
 static NORETURN void ws_mask_raise(int err) {
@@ -373,7 +378,6 @@ static mp_int_t ws_mask_payload_get_buffer(mp_obj_t self_in, mp_buffer_info_t *b
     return 0;
 }
 
-#if MICROPY_PY_BUILTINS_MEMORYVIEW
 // view(start=0, end=None) -> memoryview of payload[start:end], always the
 // same object: no allocation after the first call
 static mp_obj_t ws_mask_payload_view(size_t n_args, const mp_obj_t *args) {
@@ -395,7 +399,6 @@ static mp_obj_t ws_mask_payload_view(size_t n_args, const mp_obj_t *args) {
     return MP_OBJ_FROM_PTR(self->view);
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ws_mask_payload_view_obj, 1, 3, ws_mask_payload_view);
-#endif
 
 // Lengthen the payload to `need` bytes, keeping the data.
 static void ws_mask_payload_resize(ws_mask_payload_obj_t *self, size_t need, mp_int_t limit) {
@@ -540,9 +543,7 @@ static mp_obj_t ws_mask_payload_take(size_t n_args, const mp_obj_t *args) {
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ws_mask_payload_take_obj, 1, 2, ws_mask_payload_take);
 
 static const mp_rom_map_elem_t ws_mask_payload_locals_dict_table[] = {
-    #if MICROPY_PY_BUILTINS_MEMORYVIEW
     { MP_ROM_QSTR(MP_QSTR_view), MP_ROM_PTR(&ws_mask_payload_view_obj) },
-    #endif
     { MP_ROM_QSTR(MP_QSTR_grow), MP_ROM_PTR(&ws_mask_payload_grow_obj) },
     { MP_ROM_QSTR(MP_QSTR_append), MP_ROM_PTR(&ws_mask_payload_append_obj) },
     { MP_ROM_QSTR(MP_QSTR_utf8_validate), MP_ROM_PTR(&ws_mask_payload_utf8_validate_obj) },
